@@ -1,0 +1,59 @@
+"""Canonical names of the data contract (see README, "Data contract").
+
+Every reader maps a CRM export onto these names first; everything downstream
+uses only them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+# leads
+LEAD_ID = "lead_id"
+CREATED_AT = "created_at"
+OUTCOME = "outcome"
+CLOSED_AT = "closed_at"
+
+# activities
+OCCURRED_AT = "occurred_at"
+ACTIVITY_TYPE = "activity_type"
+VALUE = "value"
+
+# well-known lead attributes with dedicated feature logic
+LEAD_SOURCE = "lead_source"
+COUNTRY = "country"
+INDUSTRY = "industry"
+COMPANY_SIZE = "company_size"
+JOB_TITLE = "job_title"
+EMAIL = "email"
+
+WON = "won"
+LOST = "lost"
+
+LEAD_REQUIRED = (LEAD_ID,)
+ACTIVITY_REQUIRED = (LEAD_ID, OCCURRED_AT, ACTIVITY_TYPE)
+
+# scoring output
+PROBABILITY = "probability"
+TIER = "tier"
+REASONS = "reasons"
+MODEL_VERSION = "model_version"
+AS_OF = "as_of"
+OUTPUT_COLUMNS = (LEAD_ID, PROBABILITY, TIER, REASONS, MODEL_VERSION, AS_OF)
+
+TIER_SQL = "SQL"
+TIER_MQL = "MQL"
+TIER_UNQUALIFIED = "unqualified"
+TIERS = (TIER_SQL, TIER_MQL, TIER_UNQUALIFIED)
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise_activity_type(values: pd.Series) -> pd.Series:
+    """Activity types match case- and whitespace-insensitively: ``" Pricing Page-View"`` ->
+    ``"pricing_page_view"``. Empty values become missing."""
+    text = values.astype("string").str.strip().str.lower()
+    text = text.str.replace(_NON_WORD, "_", regex=True).str.strip("_")
+    return text.mask(text == "")

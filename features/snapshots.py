@@ -1,0 +1,122 @@
+"""Training rows: each closed lead seen as of times before it closed.
+
+A nightly run scores every lead that is open that night, so a lead open for 90 days is
+scored about 90 times. Training rows mimic that population: a closed lead gets one row at
+every point of a fixed calendar grid (every ``every_days`` days, at midnight UTC) that falls
+strictly between its ``created_at`` and its ``closed_at``. Long-lived leads are thinned to
+``max_rows_per_lead`` rows with weights that keep their share. The grid does not depend on
+the data, so new data never moves old rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from leadscore.features import schema
+from leadscore.features.timeutil import SECONDS_PER_DAY, to_epoch_seconds
+
+log = logging.getLogger(__name__)
+
+LABEL = "label"
+WEIGHT = "weight"
+ORDER_TIME = "order_time"  # when the outcome became known; drives the forward split
+
+
+def training_rows(
+    leads: pd.DataFrame,
+    *,
+    every_days: int,
+    max_rows_per_lead: int,
+    no_close_date_horizon_days: int,
+    data_end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Rows ``lead_id, as_of, label, weight, order_time`` for every closed lead."""
+    closed = leads[leads[schema.OUTCOME].isin([schema.WON, schema.LOST])]
+    n = len(closed)
+    step = every_days * SECONDS_PER_DAY
+    created = (
+        to_epoch_seconds(closed[schema.CREATED_AT])
+        if schema.CREATED_AT in closed.columns
+        else np.full(n, np.nan)
+    )
+    closed_at = (
+        to_epoch_seconds(closed[schema.CLOSED_AT])
+        if schema.CLOSED_AT in closed.columns
+        else np.full(n, np.nan)
+    )
+    end = float(to_epoch_seconds(pd.Series([data_end]))[0])
+    horizon = no_close_date_horizon_days * SECONDS_PER_DAY
+
+    both = ~np.isnan(created) & ~np.isnan(closed_at)
+    # grid points g = k * step with created < g < closed
+    first_k = np.floor(created / step) + 1
+    last_k = np.ceil(closed_at / step) - 1
+    counts = np.where(both, np.maximum(last_k - first_k + 1, 0), 0).astype("int64")
+    kept = np.minimum(counts, max_rows_per_lead)
+    lead_pos = np.repeat(np.arange(n), kept)
+    # evenly spaced picks among each lead's grid points (all of them when not thinned)
+    within = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+    spacing = np.where(kept > 0, counts / np.maximum(kept, 1), 1.0)
+    pick = np.floor(within * np.repeat(spacing, kept)).astype("int64")
+    as_of = (first_k[lead_pos] + pick) * step
+    weight = np.repeat(np.where(kept > 0, counts / np.maximum(kept, 1), 0.0), kept)
+
+    single_pos: list[np.ndarray] = []
+    single_as_of: list[np.ndarray] = []
+    no_close = ~np.isnan(created) & np.isnan(closed_at)
+    if no_close.any():
+        log.warning(
+            "%d closed leads have no closed_at: each gets one training row as of %d days "
+            "after creation, since later activity cannot be told apart from post-close activity",
+            int(no_close.sum()),
+            no_close_date_horizon_days,
+        )
+        single_pos.append(np.flatnonzero(no_close))
+        single_as_of.append(np.minimum(created[no_close] + horizon, end))
+    no_create = np.isnan(created) & ~np.isnan(closed_at)
+    if no_create.any():
+        log.warning(
+            "%d closed leads have no created_at: each gets one training row as of %d days "
+            "before it closed",
+            int(no_create.sum()),
+            no_close_date_horizon_days,
+        )
+        single_pos.append(np.flatnonzero(no_create))
+        single_as_of.append(closed_at[no_create] - horizon)
+    neither = np.isnan(created) & np.isnan(closed_at)
+    if neither.any():
+        log.info(
+            "%d closed leads have neither created_at nor closed_at: one row each, as of the "
+            "end of the data (attributes only are trustworthy for them)",
+            int(neither.sum()),
+        )
+        single_pos.append(np.flatnonzero(neither))
+        single_as_of.append(np.full(int(neither.sum()), end))
+    if single_pos:
+        extra_pos = np.concatenate(single_pos)
+        lead_pos = np.concatenate([lead_pos, extra_pos])
+        as_of = np.concatenate([as_of, *single_as_of])
+        weight = np.concatenate([weight, np.ones(len(extra_pos))])
+
+    short = int((both & (counts == 0)).sum())
+    if short:
+        log.info(
+            "%d closed leads were open for less than one %d-day grid step and give no row "
+            "(a nightly run would rarely see them open)",
+            short,
+            every_days,
+        )
+    order_time = np.where(np.isnan(closed_at), created, closed_at)
+    rows = pd.DataFrame(
+        {
+            schema.LEAD_ID: closed[schema.LEAD_ID].to_numpy()[lead_pos],
+            schema.AS_OF: pd.to_datetime(np.floor(as_of), unit="s", utc=True),
+            LABEL: (closed[schema.OUTCOME].to_numpy()[lead_pos] == schema.WON).astype("int8"),
+            WEIGHT: weight.astype("float64"),
+            ORDER_TIME: order_time[lead_pos],
+        }
+    )
+    return rows.sort_values([schema.LEAD_ID, schema.AS_OF], kind="stable").reset_index(drop=True)

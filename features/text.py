@@ -1,0 +1,259 @@
+"""Normalising messy CRM text: categories, job titles (English and German), e-mail domains."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+MISSING = "unknown"
+OTHER = "other"
+
+# Values CRMs write for "not answered". Compared after normalisation.
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "-",
+        "--",
+        "---",
+        "n/a",
+        "na",
+        "n.a.",
+        "none",
+        "null",
+        "nan",
+        "nil",
+        "unknown",
+        "unbekannt",
+        "k.a.",
+        "keine angabe",
+        "select",
+        "-- select --",
+        "please select",
+        "bitte wählen",
+        "not specified",
+        "other/unknown",
+        "?",
+    }
+)
+
+_SPACES = re.compile(r"[\s_]+")
+
+
+def normalise_category(values: pd.Series) -> pd.Series:
+    """Case, whitespace and underscores folded (``" Paid_Search "`` -> ``"paid search"``);
+    placeholders for "not answered" become missing."""
+    text = values.astype("string").str.strip().str.lower()
+    text = text.str.replace(_SPACES, " ", regex=True).str.strip()
+    return text.mask(text.isin(PLACEHOLDERS))
+
+
+def _fold(text: str) -> str:
+    """Lower-case, umlauts spelled out (ä -> ae, ß -> ss), other accents dropped."""
+    text = text.lower().replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+    text = text.replace("ß", "ss")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _rules(pairs: Iterable[tuple[str, str]]) -> list[tuple[re.Pattern[str], str]]:
+    return [(re.compile(pattern), label) for pattern, label in pairs]
+
+
+# Order matters: the first rule that matches wins. Patterns run on folded text (umlauts
+# spelled out: "geschaeftsfuehrer"); "(ae|a)" also accepts exports that dropped the dots.
+SENIORITY_RULES = _rules(
+    [
+        (
+            r"werkstudent|\bstudent|praktikant|\bintern\b|internship|\btrainee|\bazubi|"
+            r"auszubildende|apprentice|\bwerkstudi",
+            "student_intern",
+        ),
+        (
+            r"\bc[a-z]?o\b|\bchief\b|gesch(ae|a)ftsf(ue|u)hr|gesch(ae|a)ftsleitung|\bvorstand|"
+            r"\bfounder|\bco-?founder|gr(ue|u)nder|\bowner\b|\binhaber|\bpresident\b|"
+            r"managing director|\bmd\b",
+            "c_level",
+        ),
+        (r"\bvp\b|\bsvp\b|\bevp\b|vice president|vizepr(ae|a)sident", "vp"),
+        (r"teamleit|gruppenleit|team lead|\bteam leader", "manager"),
+        (r"\bhead\b|\bdirector\b|\bdirektor|leiter|leitung|\bprokurist", "head_director"),
+        (r"manager|\bmanagerin|\bmgr\b|supervisor|\blead\b|\bverantwortlich", "manager"),
+        (r"[a-z]", "individual_contributor"),
+    ]
+)
+
+FUNCTION_RULES = _rules(
+    [
+        (
+            r"\bcmo\b|marketing|\bbrand|\bcontent|\bseo\b|\bsem\b|campaign|kampagne|"
+            r"communication|kommunikation|\bpr\b|social media|demand gen|\bgrowth\b|"
+            r"werbung",
+            "marketing",
+        ),
+        (
+            r"\bcro\b|\bsales\b|vertrieb|verkauf|account (executive|manager)|key account|"
+            r"business development|\bbdr\b|\bsdr\b|\brevenue\b|\bkundenberat|aussendienst|"
+            r"innendienst",
+            "sales",
+        ),
+        (
+            r"\bcto\b|\bcio\b|\bit\b|\bit-|-it\b|software|developer|entwickl|engineer|"
+            r"informatik|devops|\bdata\b|daten|system|admin|\bdigital|technolog|\btech\b|"
+            r"programm",
+            "it",
+        ),
+        (
+            r"\bcfo\b|financ|finanz|controll|accounting|accountant|buchhalt|treasur|"
+            r"steuer|\btax\b",
+            "finance",
+        ),
+        (
+            r"\bcoo\b|operations|\bops\b|betrieb|logisti|supply chain|produktion|production|"
+            r"procurement|einkauf|purchas|facility|fertigung|qualit",
+            "operations",
+        ),
+        (r"[a-z]", "other"),
+    ]
+)
+
+
+def _classify(title: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
+    folded = _fold(title)
+    for pattern, label in rules:
+        if pattern.search(folded):
+            return label
+    return MISSING
+
+
+def _map_unique(values: pd.Series, parse: Callable[[str], str]) -> pd.Series:
+    """Apply ``parse`` once per distinct non-missing value (titles repeat a lot)."""
+    text = values.astype("string").str.strip()
+    text = text.mask(text.str.lower().isin(PLACEHOLDERS))
+    uniques = text.dropna().unique()
+    mapping = {value: parse(str(value)) for value in uniques}
+    return text.map(mapping).fillna(MISSING).astype("string")
+
+
+def seniority(titles: pd.Series) -> pd.Series:
+    """student_intern, c_level, vp, head_director, manager, individual_contributor or
+    unknown, from free-text job titles in English and German."""
+    return _map_unique(titles, lambda t: _classify(t, SENIORITY_RULES))
+
+
+def job_function(titles: pd.Series) -> pd.Series:
+    """marketing, sales, it, finance, operations, other or unknown."""
+    return _map_unique(titles, lambda t: _classify(t, FUNCTION_RULES))
+
+
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.de",
+        "yahoo.co.uk",
+        "ymail.com",
+        "hotmail.com",
+        "hotmail.de",
+        "hotmail.co.uk",
+        "outlook.com",
+        "outlook.de",
+        "live.com",
+        "live.de",
+        "msn.com",
+        "aol.com",
+        "aol.de",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.at",
+        "gmx.ch",
+        "gmx.com",
+        "web.de",
+        "t-online.de",
+        "freenet.de",
+        "arcor.de",
+        "posteo.de",
+        "mail.de",
+        "mail.com",
+        "protonmail.com",
+        "proton.me",
+        "pm.me",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "bluewin.ch",
+        "aon.at",
+        "chello.at",
+        "zoho.com",
+        "tutanota.com",
+        "tuta.io",
+    }
+)
+
+_EMAIL = re.compile(r"^[^@\s]+@([a-z0-9.-]+\.[a-z]{2,})$")
+
+
+def email_domain_kind(emails: pd.Series) -> pd.Series:
+    """business, free_mail or unknown. Only the domain is looked at; the address itself
+    never leaves this function."""
+
+    def kind(address: str) -> str:
+        match = _EMAIL.match(address.strip().lower())
+        if match is None:
+            return MISSING
+        return "free_mail" if match.group(1) in FREE_MAIL_DOMAINS else "business"
+
+    return _map_unique(emails, kind)
+
+
+_NUMBER = r"(\d[\d.,' ]*)"
+_RANGE = re.compile(rf"^{_NUMBER}\s*(?:-|–|to|bis)\s*{_NUMBER}$")
+_PLUS = re.compile(rf"^(?:>|more than|over|über|ueber)?\s*{_NUMBER}\s*\+?$")
+
+
+def _to_number(text: str) -> float:
+    cleaned = re.sub(r"[,' ]", "", text)
+    # "1.000" is a German thousands separator when followed by exactly three digits.
+    if re.fullmatch(r"\d{1,3}(\.\d{3})+", cleaned):
+        cleaned = cleaned.replace(".", "")
+    return float(cleaned)
+
+
+def parse_company_size(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Employees as a number: plain numbers, ranges ("51-200" -> geometric midpoint) and
+    open bands ("1000+"). Returns (sizes, unparsable mask); placeholders are missing, not
+    unparsable."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = pd.Series(~np.isfinite(numbers.fillna(0.0)) | (numbers < 0), index=values.index)
+        return numbers.where(~bad), bad
+    text = values.astype("string").str.strip().str.lower()
+    missing = text.isna() | text.isin(PLACEHOLDERS)
+
+    def parse(raw: str) -> float:
+        try:
+            match = _RANGE.match(raw)
+            if match:
+                low, high = _to_number(match.group(1)), _to_number(match.group(2))
+                return float(np.sqrt(max(low, 1.0) * max(high, 1.0)))
+            match = _PLUS.match(raw)
+            if match:
+                return _to_number(match.group(1))
+        except ValueError:
+            return float("nan")
+        return float("nan")
+
+    uniques = text[~missing].unique()
+    mapping = {value: parse(str(value)) for value in uniques}
+    sizes = text.map(mapping).astype("float64").where(~missing)
+    bad = (~missing) & sizes.isna()
+    return sizes, bad.fillna(False).astype(bool)

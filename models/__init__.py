@@ -1,0 +1,1 @@
+"""Building, calibrating and thresholding the conversion model."""

@@ -1,0 +1,151 @@
+"""The LightGBM booster and the logistic-regression baseline, trained on feature frames."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from leadscore.features.build import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+
+def to_matrix(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Float matrix in the spec's column order; categoricals as their fixed category codes."""
+    columns = []
+    for name in spec.feature_names:
+        column = features[name]
+        if name in spec.categories:
+            columns.append(column.cat.codes.to_numpy(dtype="float64"))
+        else:
+            columns.append(column.to_numpy(dtype="float64", na_value=np.nan))
+    if not columns:
+        return np.empty((len(features), 0))
+    return np.column_stack(columns)
+
+
+def booster_params(settings: Any) -> dict[str, Any]:
+    return {
+        "objective": "binary",
+        "learning_rate": settings.learning_rate,
+        "num_leaves": settings.num_leaves,
+        "min_child_samples": settings.min_child_samples,
+        "bagging_fraction": settings.subsample,
+        "bagging_freq": 1 if settings.subsample < 1 else 0,
+        "feature_fraction": settings.colsample_bytree,
+        "lambda_l2": settings.reg_lambda,
+        "seed": settings.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": settings.num_threads,
+        "verbosity": -1,
+        "cat_smooth": 10.0,
+        "min_data_per_group": 50,
+    }
+
+
+def fit_booster(
+    spec: FeatureSpec,
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: Any,
+) -> tuple[lgb.Booster, int]:
+    """Find the number of rounds by early stopping on ``valid`` (later in time than
+    ``train``), then refit on both with that many rounds. Returns (booster, rounds)."""
+    params = booster_params(settings)
+    categorical = [i for i, n in enumerate(spec.feature_names) if n in spec.categories]
+    names = spec.feature_names
+
+    def dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> lgb.Dataset:
+        return lgb.Dataset(
+            x,
+            label=y,
+            weight=w,
+            feature_name=names,
+            categorical_feature=categorical,
+            free_raw_data=False,
+        )
+
+    probe = lgb.train(
+        params,
+        dataset(*train),
+        num_boost_round=settings.n_estimators,
+        valid_sets=[dataset(*valid)],
+        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+    )
+    rounds = max(int(probe.best_iteration or settings.n_estimators), 10)
+    log.info(
+        "LightGBM: %d rounds (early stopping on the later part of the training period)", rounds
+    )
+    booster = train_booster(
+        spec,
+        np.vstack([train[0], valid[0]]),
+        np.concatenate([train[1], valid[1]]),
+        np.concatenate([train[2], valid[2]]),
+        rounds,
+        settings,
+    )
+    return booster, rounds
+
+
+def train_booster(
+    spec: FeatureSpec, x: np.ndarray, y: np.ndarray, w: np.ndarray, rounds: int, settings: Any
+) -> lgb.Booster:
+    """A fixed number of rounds on all the rows given."""
+    categorical = [i for i, n in enumerate(spec.feature_names) if n in spec.categories]
+    data = lgb.Dataset(
+        x, label=y, weight=w, feature_name=spec.feature_names, categorical_feature=categorical
+    )
+    return lgb.train(booster_params(settings), data, num_boost_round=rounds)
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def fit_baseline(
+    features: pd.DataFrame, y: np.ndarray, w: np.ndarray, spec: FeatureSpec
+) -> Pipeline:
+    """Logistic regression on the same features: log-scaled numbers with missing-value
+    indicators, one-hot categories."""
+    numeric = [n for n in spec.feature_names if n not in spec.categories]
+    categorical = [n for n in spec.feature_names if n in spec.categories]
+    numeric_steps = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        FunctionTransformer(_signed_log, feature_names_out="one-to-one"),
+        StandardScaler(),
+    )
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        transformers.append(("numeric", numeric_steps, numeric))
+    if categorical:
+        transformers.append(
+            ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=20), categorical)
+        )
+    pipeline = Pipeline(
+        [
+            ("prepare", ColumnTransformer(transformers)),
+            ("model", LogisticRegression(C=0.5, max_iter=2000)),
+        ]
+    )
+    frame = features[spec.feature_names].copy()
+    for name in categorical:
+        frame[name] = frame[name].astype(str)
+    pipeline.fit(frame, y, model__sample_weight=w)
+    return pipeline
+
+
+def baseline_proba(pipeline: Pipeline, features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    frame = features[spec.feature_names].copy()
+    for name in spec.categories:
+        frame[name] = frame[name].astype(str)
+    return np.asarray(pipeline.predict_proba(frame)[:, 1])

@@ -1,0 +1,107 @@
+"""Mapping the booster's raw score (log-odds) to probabilities that mean what they say."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import expit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GroupKFold
+
+log = logging.getLogger(__name__)
+
+Method = Literal["isotonic", "sigmoid"]
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Sigmoid (Platt): p = expit(a * raw + b). Isotonic: piecewise linear through
+    (x_knots, y_knots), clipped at the ends. Stored as plain numbers, no pickle."""
+
+    method: Method
+    a: float = 1.0
+    b: float = 0.0
+    x_knots: tuple[float, ...] = field(default_factory=tuple)
+    y_knots: tuple[float, ...] = field(default_factory=tuple)
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        if self.method == "sigmoid":
+            return np.asarray(expit(self.a * raw + self.b))
+        return np.interp(raw, np.asarray(self.x_knots), np.asarray(self.y_knots))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "a": self.a,
+            "b": self.b,
+            "x_knots": list(self.x_knots),
+            "y_knots": list(self.y_knots),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        return cls(
+            method=data["method"],
+            a=float(data["a"]),
+            b=float(data["b"]),
+            x_knots=tuple(float(x) for x in data["x_knots"]),
+            y_knots=tuple(float(y) for y in data["y_knots"]),
+        )
+
+
+def fit_calibrator(
+    method: Method, raw: np.ndarray, y: np.ndarray, weight: np.ndarray
+) -> Calibrator:
+    raw = np.asarray(raw, dtype=float)
+    if method == "sigmoid":
+        model = LogisticRegression(C=1e6, max_iter=1000)
+        model.fit(raw.reshape(-1, 1), y, sample_weight=weight)
+        return Calibrator("sigmoid", a=float(model.coef_[0, 0]), b=float(model.intercept_[0]))
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+    iso.fit(raw, y, sample_weight=weight)
+    return Calibrator(
+        "isotonic",
+        x_knots=tuple(float(x) for x in iso.X_thresholds_),
+        y_knots=tuple(float(v) for v in iso.y_thresholds_),
+    )
+
+
+def choose_calibrator(
+    requested: Literal["auto", "isotonic", "sigmoid"],
+    raw: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    groups: np.ndarray,
+) -> tuple[Calibrator, dict[str, float]]:
+    """Fit the requested method, or with ``auto`` the one with the lower cross-validated
+    log loss on the calibration rows (folds grouped by lead)."""
+    if requested != "auto":
+        return fit_calibrator(requested, raw, y, weight), {}
+    n_groups = len(np.unique(groups))
+    folds = min(5, n_groups)
+    scores: dict[str, float] = {}
+    if folds >= 2 and len(np.unique(y)) == 2:
+        for method in ("sigmoid", "isotonic"):
+            losses, masses = [], []
+            for train_idx, test_idx in GroupKFold(n_splits=folds).split(raw, y, groups):
+                if len(np.unique(y[train_idx])) < 2:
+                    continue
+                calibrator = fit_calibrator(method, raw[train_idx], y[train_idx], weight[train_idx])
+                p = np.clip(calibrator.predict(raw[test_idx]), 1e-6, 1 - 1e-6)
+                losses.append(
+                    log_loss(y[test_idx], p, sample_weight=weight[test_idx], labels=[0, 1])
+                )
+                masses.append(weight[test_idx].sum())
+            if losses:
+                scores[method] = float(np.average(losses, weights=masses))
+    chosen: Method = "sigmoid"
+    if scores.get("isotonic", np.inf) < scores.get("sigmoid", np.inf):
+        chosen = "isotonic"
+    log.info("Calibration: %s (cross-validated log loss %s)", chosen, scores or "n/a")
+    return fit_calibrator(chosen, raw, y, weight), scores

@@ -1,0 +1,114 @@
+"""Everything learned, in one artifact: the feature spec (vocabularies), the booster, the
+calibrator and the tier thresholds. Saved as JSON plus LightGBM's own text format (no
+pickle), loaded only through the MLflow registry by the jobs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadscore.features.build import SPEC_VERSION, FeatureSpec
+from leadscore.features.registry import FeatureDef
+from leadscore.models.booster import to_matrix
+from leadscore.models.calibration import Calibrator
+from leadscore.models.thresholds import Thresholds
+
+ARTIFACT_FORMAT = 1
+MODEL_FILE = "model.json"
+BOOSTER_FILE = "booster.txt"
+
+
+class IncompatibleModelError(RuntimeError):
+    """The stored model was built by a version of leadscore this one cannot run."""
+
+
+@dataclass
+class LeadScoringModel:
+    spec: FeatureSpec
+    booster: lgb.Booster
+    calibrator: Calibrator
+    thresholds: Thresholds
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # -- prediction -------------------------------------------------------------------
+    def raw_score(self, features: pd.DataFrame) -> np.ndarray:
+        """The booster's log-odds before calibration."""
+        return np.asarray(self.booster.predict(to_matrix(features, self.spec), raw_score=True))
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.predict(self.raw_score(features))
+
+    def tiers(self, probability: np.ndarray) -> np.ndarray:
+        return self.thresholds.assign(probability)
+
+    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row TreeSHAP contributions (log-odds) per feature and the base value; they
+        sum to ``raw_score``."""
+        out = np.asarray(self.booster.predict(to_matrix(features, self.spec), pred_contrib=True))
+        return out[:, :-1], out[:, -1]
+
+    def reasons(
+        self, features: pd.DataFrame, max_reasons: int, min_contribution: float
+    ) -> list[str]:
+        """The strongest factors per row in plain words, strongest first:
+        ``+ Pricing page views, last 30 days: 3; - Company size (employees): unknown``."""
+        contrib, _ = self.contributions(features)
+        defs: list[FeatureDef] = self.spec.definitions()
+        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :max_reasons]
+        values = {d.name: features[d.name].to_numpy(dtype=object) for d in defs}
+        out = []
+        for row in range(contrib.shape[0]):
+            parts = []
+            for j in order[row]:
+                c = contrib[row, j]
+                if abs(c) < min_contribution:
+                    break
+                d = defs[j]
+                parts.append(
+                    f"{'+' if c > 0 else '-'} {d.label}: {d.format_value(values[d.name][row])}"
+                )
+            out.append("; ".join(parts))
+        return out
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / BOOSTER_FILE).write_text(self.booster.model_to_string(), encoding="utf-8")
+        document = {
+            "artifact_format": ARTIFACT_FORMAT,
+            "spec": self.spec.to_dict(),
+            "calibrator": self.calibrator.to_dict(),
+            "thresholds": self.thresholds.to_dict(),
+            "metadata": self.metadata,
+        }
+        (directory / MODEL_FILE).write_text(
+            json.dumps(document, indent=2, default=str), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> LeadScoringModel:
+        document = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+        if document.get("artifact_format") != ARTIFACT_FORMAT:
+            raise IncompatibleModelError(
+                f"model artifact format {document.get('artifact_format')} is not supported by "
+                f"this leadscore (expects {ARTIFACT_FORMAT}); retrain with this version"
+            )
+        if document["spec"].get("version") != SPEC_VERSION:
+            raise IncompatibleModelError(
+                f"model was built with feature spec version {document['spec'].get('version')}, "
+                f"this leadscore builds version {SPEC_VERSION}; retrain with this version"
+            )
+        booster = lgb.Booster(model_str=(directory / BOOSTER_FILE).read_text(encoding="utf-8"))
+        return cls(
+            spec=FeatureSpec.from_dict(document["spec"]),
+            booster=booster,
+            calibrator=Calibrator.from_dict(document["calibrator"]),
+            thresholds=Thresholds.from_dict(document["thresholds"]),
+            metadata=document.get("metadata", {}),
+        )

@@ -1,0 +1,1 @@
+"""Jobs (generate, train, score) and the command line that wires them."""

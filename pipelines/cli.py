@@ -1,0 +1,253 @@
+"""The `leadscore` command line: parse, build config, configure logging, call a job.
+
+Exit codes: 0 ok, 2 bad input (file, column, row and what was expected are named),
+1 anything else (for example no model in the registry)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from leadscore.pipelines.config import ConfigError, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Lead conversion predictor: train a calibrated model on won/lost leads, score open "
+    "leads into SQL / MQL / unqualified with reasons.",
+)
+console = Console()
+err_console = Console(stderr=True)
+log = logging.getLogger("leadscore")
+
+LeadsOpt = Annotated[Path, typer.Option("--leads", help="Leads table: CSV or Parquet.")]
+ActivitiesOpt = Annotated[
+    Path | None, typer.Option("--activities", help="Activities table: CSV or Parquet (optional).")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML config: column mapping, outcome spellings, policies."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler: logging.Handler
+    if err_console.is_terminal:
+        handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("leadscore").setLevel(level)
+    for noisy in ("mlflow", "alembic", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _run(job):  # type: ignore[no-untyped-def]
+    """Run a job, mapping known failures onto exit codes with a clear message."""
+    from leadscore.pipelines.tables import InputError
+    from leadscore.pipelines.tracking import ModelResolutionError
+
+    try:
+        return job()
+    except (InputError, ConfigError) as exc:
+        raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    except ModelResolutionError as exc:
+        raise _fail(str(exc), EXIT_FAILURE) from None
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for leads.csv and activities.csv.")],
+    leads: Annotated[int, typer.Option("--leads", min=1, help="Number of leads.")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same world.")] = 42,
+    now: Annotated[
+        str, typer.Option("--now", help="The export's date: later outcomes stay open.")
+    ] = "2026-06-30",
+    truth: Annotated[
+        bool, typer.Option("--truth/--no-truth", help="Also write truth.csv with every outcome.")
+    ] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write a synthetic CRM export (leads.csv, activities.csv) in the data contract."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines.synthetic import generate as make_world
+    from leadscore.pipelines.synthetic import write_world
+    from leadscore.pipelines.tables import parse_as_of
+
+    def job() -> None:
+        world = make_world(leads, seed, parse_as_of(now))
+        paths = write_world(world, out, with_truth=truth)
+        n_open = int((world.leads["outcome"] == "").sum())
+        console.print(
+            f"Wrote {len(world.leads)} leads ({n_open} open as of {world.now.date()}) and "
+            f"{len(world.activities)} activities: " + ", ".join(str(p) for p in paths)
+        )
+
+    _run(job)
+
+
+@app.command()
+def train(
+    leads: LeadsOpt,
+    activities: ActivitiesOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Train on closed leads, calibrate on recent ones, learn MQL/SQL thresholds, judge on
+    the most recent, and register the model in MLflow (alias `champion` if not worse)."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.train import train as run_train
+
+    def job() -> None:
+        cfg = load_config(config)
+        uri = tracking.configure_tracking()
+        result = run_train(leads, activities, cfg)
+        table = Table(title=f"Most recent period ({result.split})")
+        table.add_column("metric")
+        table.add_column("LightGBM (calibrated)", justify="right")
+        table.add_column("logistic baseline", justify="right")
+        for key in (
+            "roc_auc",
+            "pr_auc",
+            "log_loss",
+            "brier",
+            "ece",
+            "precision_top10",
+            "recall_top10",
+        ):
+            table.add_row(
+                key,
+                f"{result.metrics.get(key, float('nan')):.4f}",
+                f"{result.baseline_metrics.get(key, float('nan')):.4f}",
+            )
+        console.print(table)
+        console.print(_tier_table(result.tier_table, "Tiers on the most recent period"))
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        status = "champion" if result.is_champion else "not promoted"
+        console.print(
+            f"Registered [bold]{result.model_name}[/] v{result.version} ({status}: "
+            f"{result.champion_reason}). MLflow run {result.run_id} in {uri}"
+        )
+
+    _run(job)
+
+
+def _tier_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("tier", "from p >=", "share of leads", "win rate (95% CI)", "share of wins"):
+        table.add_column(column, justify="left" if column == "tier" else "right")
+    for row in frame.itertuples():
+        table.add_row(
+            str(row.tier),
+            f"{row.threshold:.3f}",
+            f"{row.share_of_leads:.1%}",
+            f"{row.win_rate:.1%} ({row.win_rate_low:.0%}-{row.win_rate_high:.0%})",
+            f"{row.share_of_wins:.1%}",
+        )
+    return table
+
+
+@app.command()
+def score(
+    leads: LeadsOpt,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of", help="Score leads open at this time (ISO 8601; 'today' = today 00:00 UTC)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", help="Scores file: .csv or .parquet.")],
+    activities: ActivitiesOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="MLflow model URI [default: models:/<name>@champion]."),
+    ] = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Score every lead open as of a date: probability, tier, reasons, model version."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.score import output_format
+    from leadscore.pipelines.score import score as run_score
+    from leadscore.pipelines.tables import parse_as_of
+
+    def job() -> None:
+        cfg = load_config(config)
+        when = (
+            pd.Timestamp.now(tz="UTC").normalize()
+            if as_of.strip().lower() == "today"
+            else parse_as_of(as_of)
+        )
+        output_format(output)
+        tracking.configure_tracking()
+        uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+        result = run_score(leads, activities, when, output, uri, cfg)
+        table = Table(title=f"Open leads as of {when.isoformat()} ({result.model_version})")
+        table.add_column("tier")
+        table.add_column("leads", justify="right")
+        for tier, count in result.tier_counts.items():
+            table.add_row(tier, str(count))
+        console.print(table)
+        console.print(
+            f"Wrote {result.scored} scores to {result.output}; {result.rejected} rejected rows "
+            f"to {result.rejects_path}; {result.not_open} leads already closed."
+        )
+
+    _run(job)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Option("--version", help="Model version to make champion.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Point the `champion` alias at a given model version."""
+    _setup_logging(False, False)
+    from leadscore.pipelines import tracking
+
+    def job() -> None:
+        cfg = load_config(config)
+        tracking.configure_tracking()
+        name = cfg.registry.model_name
+        tracking.load_model(f"models:/{name}/{version}")
+        tracking.set_alias(name, tracking.CHAMPION, version)
+        console.print(f"{name} v{version} is now the champion")
+
+    _run(job)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

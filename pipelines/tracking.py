@@ -1,0 +1,166 @@
+"""MLflow plumbing: where runs go, how models are registered, aliased and found again."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from leadscore.models.mlflow_model import LeadScoringPyfunc
+from leadscore.models.scorer import IncompatibleModelError, LeadScoringModel
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+DEFAULT_DB = "mlflow.db"
+
+
+class ModelResolutionError(RuntimeError):
+    """The model could not be found or loaded; the message says why and what to do."""
+
+
+def configure_tracking(workdir: Path | None = None) -> str:
+    """Use ``MLFLOW_TRACKING_URI`` when set, else a SQLite store in the working directory.
+    Called once by the CLI, never at import time."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        base = (workdir or Path.cwd()).resolve()
+        uri = f"sqlite:///{base / DEFAULT_DB}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
+    return uri
+
+
+def ensure_experiment(name: str) -> str:
+    """Create the experiment if needed. With a local SQLite store the artifacts go to
+    ``mlruns/`` next to the database file, wherever the command runs from."""
+    client = MlflowClient()
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        mlflow.set_experiment(experiment_id=existing.experiment_id)
+        return str(existing.experiment_id)
+    uri = mlflow.get_tracking_uri()
+    location = None
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        db_path = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        if db_path is not None:
+            location = (db_path.parent / "mlruns").resolve().as_uri()
+    experiment_id = client.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def git_commit() -> str:
+    """The commit of the leadscore source tree, when it is a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for package in (
+        "leadscore",
+        "lightgbm",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "mlflow",
+        "pyarrow",
+    ):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+def pip_requirements() -> list[str]:
+    versions = library_versions()
+    return [f"{name}=={version}" for name, version in versions.items() if version != "unknown"]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    model: LeadScoringModel
+    uri: str
+    name: str | None
+    version: str | None
+
+    @property
+    def label(self) -> str:
+        """What goes in every scored row's ``model_version``."""
+        if self.name and self.version:
+            return f"{self.name}/{self.version}"
+        return self.uri
+
+
+def _unwrap(uri: str) -> LeadScoringModel:
+    loaded = mlflow.pyfunc.load_model(uri)
+    wrapper = loaded.unwrap_python_model()
+    if not isinstance(wrapper, LeadScoringPyfunc) or wrapper.model is None:
+        raise ModelResolutionError(f"{uri} is not a leadscore model")
+    return wrapper.model
+
+
+def load_model(uri: str) -> ResolvedModel:
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/...``."""
+    client = MlflowClient()
+    name = version = None
+    try:
+        if uri.startswith("models:/"):
+            path = uri.removeprefix("models:/")
+            if "@" in path:
+                name, alias = path.split("@", 1)
+                try:
+                    mv = client.get_model_version_by_alias(name, alias)
+                except MlflowException as exc:
+                    raise ModelResolutionError(
+                        f"no model version of '{name}' carries the alias '{alias}' in the "
+                        f"registry at {mlflow.get_registry_uri()}: run `leadscore train` first, "
+                        f"or point --model at an existing version ({exc.message})"
+                    ) from exc
+                version = str(mv.version)
+                uri = f"models:/{name}/{version}"
+            else:
+                name, version = path.rsplit("/", 1)
+        model = _unwrap(uri)
+    except ModelResolutionError:
+        raise
+    except IncompatibleModelError as exc:
+        raise ModelResolutionError(f"{uri}: {exc}") from exc
+    except MlflowException as exc:
+        raise ModelResolutionError(f"cannot load {uri}: {exc.message}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise ModelResolutionError(f"cannot reach the model registry for {uri}: {exc}") from exc
+    return ResolvedModel(model=model, uri=uri, name=name, version=version)
+
+
+def champion_version(name: str) -> str | None:
+    client = MlflowClient()
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, version)
