@@ -207,7 +207,7 @@ def build_features(
         for name, categories in spec.categories.items():
             other = categories.index(text.OTHER)
             if name in per_lead:
-                codes = pd.Categorical(per_lead[name], categories=list(categories)).codes
+                codes = pd.Index(categories).get_indexer(pd.Index(per_lead[name].astype(object)))
                 codes = np.where(codes < 0, other, codes)[positions]
             else:
                 codes = np.full(len(rows), categories.index(text.MISSING))

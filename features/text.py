@@ -72,13 +72,13 @@ SENIORITY_RULES = _rules(
             r"auszubildende|apprentice|\bwerkstudi",
             "student_intern",
         ),
+        (r"\bvp\b|\bsvp\b|\bevp\b|vice president|vizepr(ae|a)sident", "vp"),
         (
             r"\bc[a-z]?o\b|\bchief\b|gesch(ae|a)ftsf(ue|u)hr|gesch(ae|a)ftsleitung|\bvorstand|"
             r"\bfounder|\bco-?founder|gr(ue|u)nder|\bowner\b|\binhaber|\bpresident\b|"
             r"managing director|\bmd\b",
             "c_level",
         ),
-        (r"\bvp\b|\bsvp\b|\bevp\b|vice president|vizepr(ae|a)sident", "vp"),
         (r"teamleit|gruppenleit|team lead|\bteam leader", "manager"),
         (r"\bhead\b|\bdirector\b|\bdirektor|leiter|leitung|\bprokurist", "head_director"),
         (r"manager|\bmanagerin|\bmgr\b|supervisor|\blead\b|\bverantwortlich", "manager"),
@@ -113,7 +113,7 @@ FUNCTION_RULES = _rules(
         ),
         (
             r"\bcoo\b|operations|\bops\b|betrieb|logisti|supply chain|produktion|production|"
-            r"procurement|einkauf|purchas|facility|fertigung|qualit",
+            r"procurement|einkauf|einkaeuf|purchas|facility|fertigung|qualit",
             "operations",
         ),
         (r"[a-z]", "other"),
@@ -135,7 +135,8 @@ def _map_unique(values: pd.Series, parse: Callable[[str], str]) -> pd.Series:
     text = text.mask(text.str.lower().isin(PLACEHOLDERS))
     uniques = text.dropna().unique()
     mapping = {value: parse(str(value)) for value in uniques}
-    return text.map(mapping).fillna(MISSING).astype("string")
+    mapped = text.astype(object).map(mapping)
+    return mapped.where(mapped.notna(), MISSING).astype("string")
 
 
 def seniority(titles: pd.Series) -> pd.Series:

@@ -18,6 +18,7 @@ from leadscore.features.text import OTHER
 from leadscore.models.scorer import LeadScoringModel
 
 ARTIFACT_KEY = "leadscore_model"
+PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_entry.py")
 
 
 def frame_from_strings(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:

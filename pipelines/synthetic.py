@@ -342,7 +342,7 @@ def generate(n_leads: int = 3000, seed: int = 42, now: pd.Timestamp = DEFAULT_NO
 
     # Arrivals: inflow grows ~60% over the period, fewer leads at weekends, office hours.
     days = np.arange(HISTORY_DAYS)
-    weekday = (start + pd.to_timedelta(days, unit="D")).dayofweek
+    weekday = (start + pd.to_timedelta(days, unit="D")).day_of_week
     weights = (1 + 0.6 * days / HISTORY_DAYS) * np.where(weekday >= 5, 0.3, 1.0)
     day_of_creation = np.sort(rng.choice(days, size=n, p=weights / weights.sum()))
     hours = np.clip(rng.normal(12.5, 3.0, n), 0.0, 23.99)

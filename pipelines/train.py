@@ -29,7 +29,7 @@ from leadscore.models.calibration import choose_calibrator
 from leadscore.models.metrics import HIGHER_IS_BETTER, evaluate
 from leadscore.models.mlflow_model import (
     ARTIFACT_KEY,
-    LeadScoringPyfunc,
+    PYFUNC_ENTRY,
     frame_to_strings,
     input_example,
     signature,
@@ -118,7 +118,10 @@ def _champion_gate(
     test_rows: pd.DataFrame,
     new_metrics: dict[str, float],
 ) -> tuple[bool, str, dict[str, float]]:
-    """Is the new model at least as good as the current champion on the same recent rows?"""
+    """Is the registered model at least as good as the current champion on the same recent
+    rows? Both boosters were trained without these rows (unless the champion was trained on
+    a newer export); the new model's calibrator has seen them, so the default gate metric is
+    ranking-only (ROC AUC), which calibration cannot change."""
     name = config.registry.model_name
     current = tracking.champion_version(name)
     if current is None:
@@ -165,6 +168,7 @@ class Fitted:
     calibration_scores: dict[str, float]
     tiers_test: pd.DataFrame
     tiers_final: pd.DataFrame
+    final_metrics: dict[str, float]
     p_test: np.ndarray
     p_baseline: np.ndarray
     baseline: Pipeline
@@ -298,6 +302,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         calibration_scores=scores,
         tiers_test=tiers_test,
         tiers_final=tiers_final,
+        final_metrics=evaluate(y_test, p_final, w_test),
         p_test=p_test,
         p_baseline=p_base,
         baseline=baseline,
@@ -363,6 +368,7 @@ def train(leads_path: Path, activities_path: Path | None, config: Config) -> Tra
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in fitted.metrics.items()})
         mlflow.log_metrics({f"baseline_test_{k}": v for k, v in fitted.baseline_metrics.items()})
+        mlflow.log_metrics({f"registered_test_{k}": v for k, v in fitted.final_metrics.items()})
         mlflow.log_metrics({f"calibration_{k}": v for k, v in fitted.calibration_metrics.items()})
         mlflow.log_metrics(
             {f"calibration_cv_log_loss_{k}": v for k, v in fitted.calibration_scores.items()}
@@ -412,7 +418,7 @@ def train(leads_path: Path, activities_path: Path | None, config: Config) -> Tra
         model.save(model_dir)
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=LeadScoringPyfunc(),
+            python_model=str(PYFUNC_ENTRY),
             artifacts={ARTIFACT_KEY: str(model_dir)},
             signature=signature(spec),
             input_example=frame_to_strings(input_example(spec), spec),
@@ -421,7 +427,7 @@ def train(leads_path: Path, activities_path: Path | None, config: Config) -> Tra
         )
         version = str(info.registered_model_version)
         is_champion, reason, champion_metrics = _champion_gate(
-            config, tables, test_rows, fitted.metrics
+            config, tables, test_rows, fitted.final_metrics
         )
         if champion_metrics:
             mlflow.log_metrics({f"champion_test_{k}": v for k, v in champion_metrics.items()})

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny hand-made contract tables and a throwaway MLflow store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadscore.pipelines.config import Config
+from leadscore.pipelines.tables import Tables, prepare_tables
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config()
+
+
+@pytest.fixture
+def tiny_raw() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three leads and a handful of activities, as an export would have them (text cells)."""
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["A", "B", "C"],
+            "created_at": ["2025-01-01T09:00:00Z", "2025-01-05", "2025-02-01T00:00:00+01:00"],
+            "outcome": ["won", "lost", ""],
+            "closed_at": ["2025-03-01T12:00:00Z", "2025-02-01T00:00:00Z", ""],
+            "lead_source": [" Paid_Search", "paid search", "Referral"],
+            "industry": ["Software", "software ", "N/A"],
+            "company_size": ["250", "51-200", ""],
+            "country": ["DE", "de", "AT"],
+            "job_title": ["Head of Marketing", "Werkstudentin", ""],
+            "email": ["anna@acme.de", "x@gmail.com", ""],
+        }
+    )
+    activities = pd.DataFrame(
+        {
+            "lead_id": ["A", "A", "A", "B", "C", "A"],
+            "occurred_at": [
+                "2025-01-02T10:00:00Z",
+                "2025-01-20T10:00:00Z",
+                "2025-02-25T10:00:00Z",
+                "2025-01-06T10:00:00Z",
+                "2025-02-02T10:00:00Z",
+                "2025-03-05T10:00:00Z",  # after A closed
+            ],
+            "activity_type": [
+                "Pricing Page View",
+                "pricing_page_view",
+                "demo_request",
+                "page_view",
+                "page_view",
+                "page_view",
+            ],
+            "value": ["30", "", "", "12", "40", "500"],
+        }
+    )
+    return leads, activities
+
+
+@pytest.fixture
+def tiny(tiny_raw: tuple[pd.DataFrame, pd.DataFrame], config: Config) -> Tables:
+    leads, activities = tiny_raw
+    return prepare_tables(leads, activities, config)
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real SQLite MLflow store in a temporary folder (artifacts beside it)."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield uri
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
