@@ -195,3 +195,9 @@ def test_activities_outside_the_contract_are_left_out_and_reported(
         4: "exact duplicate of an earlier row",
         5: "empty activity_type",
     }
+
+
+def test_example_config_documents_the_defaults() -> None:
+    """configs/example.yaml lists every key with its default; it must stay true."""
+    example = Path(__file__).resolve().parents[1] / "configs" / "example.yaml"
+    assert load_config(example) == Config()
