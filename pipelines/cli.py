@@ -147,7 +147,19 @@ def train(
                 f"{result.baseline_metrics.get(key, float('nan')):.4f}",
             )
         console.print(table)
-        console.print(_tier_table(result.tier_table, "Tiers on the most recent period"))
+        console.print(
+            _tier_table(
+                result.tier_table_out_of_time,
+                "Out-of-time check: thresholds learned on the calibration period, "
+                "applied to the most recent leads",
+            )
+        )
+        console.print(
+            _tier_table(
+                result.tier_table,
+                "Tiers of the registered model (thresholds learned on the most recent leads)",
+            )
+        )
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         status = "champion" if result.is_champion else "not promoted"

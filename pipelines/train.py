@@ -59,7 +59,8 @@ class TrainResult:
     champion_reason: str
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
-    tier_table: pd.DataFrame
+    tier_table: pd.DataFrame  # registered model's thresholds, on the most recent period
+    tier_table_out_of_time: pd.DataFrame  # calibration-period thresholds, on the test period
     split: str
     notes: list[str] = field(default_factory=list)
 
@@ -448,6 +449,7 @@ def train(leads_path: Path, activities_path: Path | None, config: Config) -> Tra
         metrics=fitted.metrics,
         baseline_metrics=fitted.baseline_metrics,
         tier_table=fitted.tiers_final,
+        tier_table_out_of_time=fitted.tiers_test,
         split=fitted.split,
         notes=fitted.notes,
     )
