@@ -1,12 +1,16 @@
 """The feature registry: every feature declared once, with its family, a business label a
 marketer understands, its source columns and how it is computed. Training, scoring, reason
-codes and reports read names and labels from here."""
+codes and reports read names and labels from here; the feature builder dispatches on
+``Stat`` and nothing else, so a feature cannot exist without its declaration."""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+import pandas as pd
 
 from leadscore.features import schema
 
@@ -25,24 +29,44 @@ class Kind(StrEnum):
     RATE = "rate"
     SECONDS = "seconds"
     NUMBER = "number"
+    SCORE = "score"
     CATEGORY = "category"
 
 
 class Stat(StrEnum):
-    """How a feature is computed (the feature builder dispatches on this)."""
+    """How a feature is computed. All activity statistics use only events strictly before
+    the row's as-of time; a window of w days covers ``as_of - w <= occurred_at < as_of``."""
 
-    TYPE_COUNT_WINDOW = "type_count_window"  # events of one type in [as_of - w, as_of)
-    TYPE_COUNT_TOTAL = "type_count_total"  # events of one type before as_of
+    TYPE_COUNT_WINDOW = "type_count_window"
+    TYPE_COUNT_TOTAL = "type_count_total"
     TYPE_DAYS_SINCE_LAST = "type_days_since_last"
-    TYPE_VALUE_TOTAL = "type_value_total"  # sum of `value` of one type before as_of
-    ANY_COUNT_WINDOW = "any_count_window"
-    ANY_COUNT_TOTAL = "any_count_total"
-    ANY_DAYS_SINCE_LAST = "any_days_since_last"
-    ANY_DAYS_SINCE_FIRST = "any_days_since_first"
-    RATE_TOTAL = "rate_total"  # count(numerator type) / count(denominator type)
+    TYPE_DAYS_SINCE_FIRST = "type_days_since_first"
+    TYPE_VALUE_TOTAL = "type_value_total"
+    GROUP_COUNT_WINDOW = "group_count_window"
+    GROUP_COUNT_TOTAL = "group_count_total"
+    GROUP_DAYS_SINCE_LAST = "group_days_since_last"
+    GROUP_DAYS_SINCE_FIRST = "group_days_since_first"
+    GROUP_DECAYED = "group_decayed"
+    GROUP_MOMENTUM = "group_momentum"
+    TIME_ON_SITE_WINDOW = "time_on_site_window"
+    TIME_ON_SITE_TOTAL = "time_on_site_total"
+    ACTIVE_DAYS_WINDOW = "active_days_window"
+    ACTIVE_DAYS_TOTAL = "active_days_total"
+    EMAIL_RATE = "email_rate"
+    FIRST_RESPONSE = "first_response"
     LEAD_AGE = "lead_age"
     CATEGORY = "category"
     NUMBER = "number"
+    DATE_AGE = "date_age"
+
+
+class Group(StrEnum):
+    """Activity groups. ``activities``: everything the lead did itself (all modelled types
+    except outbound ones such as e-mails sent by marketing). ``high_intent``: the actions
+    that signal buying intent (pricing, demo, trial, quote, contact form)."""
+
+    ACTIVITIES = "activities"
+    HIGH_INTENT = "high_intent"
 
 
 @dataclass(frozen=True)
@@ -54,9 +78,10 @@ class FeatureDef:
     stat: Stat
     source_columns: tuple[str, ...]
     description: str
+    origin: str  # what the leakage gate excludes together: a lead column or an activity type
     activity_type: str | None = None
+    group: Group | None = None
     window_days: int | None = None
-    denominator_type: str | None = None
 
     def format_value(self, value: object) -> str:
         """The lead's own value in words, as shown in reasons."""
@@ -74,6 +99,8 @@ class FeatureDef:
             return f"{number:.0%}"
         if self.kind is Kind.SECONDS:
             return f"{number / 60:.0f} min" if number >= 60 else f"{number:.0f} s"
+        if self.kind is Kind.SCORE:
+            return f"{number:+.2f}" if self.stat is Stat.GROUP_MOMENTUM else f"{number:.1f}"
         return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"
 
 
@@ -92,11 +119,21 @@ ACTIVITY_WORDS: dict[str, tuple[str, str]] = {
     "ad_click": ("Ad clicks", "ad click"),
     "demo_request": ("Demo requests", "demo request"),
     "trial_signup": ("Trial sign-ups", "trial sign-up"),
+    "quote_request": ("Quote requests", "quote request"),
     "meeting": ("Meetings", "meeting"),
     "sales_call": ("Sales calls", "sales call"),
 }
 OTHER_ACTIVITY = "other"
 ENGAGEMENT_TYPES = frozenset({"email_sent", "email_open", "email_click", "newsletter_signup"})
+GROUP_WORDS = {
+    Group.ACTIVITIES: ("Lead's own activities", "own activity"),
+    Group.HIGH_INTENT: ("High-intent actions", "high-intent action"),
+}
+DECAY_HALF_LIFE_DAYS = 14.0
+MOMENTUM_DAYS = 14
+EMAIL_SENT, EMAIL_OPEN, EMAIL_CLICK = "email_sent", "email_open", "email_click"
+
+_ACTIVITY_SOURCES = (schema.ACTIVITY_TYPE, schema.OCCURRED_AT)
 
 
 def activity_words(activity_type: str) -> tuple[str, str]:
@@ -112,139 +149,244 @@ def _type_family(activity_type: str) -> Family:
     return Family.ENGAGEMENT if activity_type in ENGAGEMENT_TYPES else Family.BEHAVIOUR
 
 
-_ACTIVITY_SOURCES = (schema.ACTIVITY_TYPE, schema.OCCURRED_AT)
-
-
 def activity_type_features(
     activity_type: str, windows_days: tuple[int, ...], with_value: bool
 ) -> list[FeatureDef]:
     plural, singular = activity_words(activity_type)
     family = _type_family(activity_type)
+    origin = f"activity:{activity_type}"
+    common = {"family": family, "source_columns": _ACTIVITY_SOURCES, "origin": origin}
     defs = [
         FeatureDef(
             name=f"{activity_type}__count_{days}d",
-            family=family,
             label=f"{plural}, last {days} days",
             kind=Kind.COUNT,
             stat=Stat.TYPE_COUNT_WINDOW,
-            source_columns=_ACTIVITY_SOURCES,
             description=f"Number of '{activity_type}' activities in the {days} days before as-of.",
             activity_type=activity_type,
             window_days=days,
-        )
-        for days in windows_days
-    ]
-    defs.append(
-        FeatureDef(
-            name=f"{activity_type}__count_total",
-            family=family,
-            label=f"{plural}, since the lead was created",
-            kind=Kind.COUNT,
-            stat=Stat.TYPE_COUNT_TOTAL,
-            source_columns=_ACTIVITY_SOURCES,
-            description=f"Number of '{activity_type}' activities before as-of.",
-            activity_type=activity_type,
-        )
-    )
-    defs.append(
-        FeatureDef(
-            name=f"{activity_type}__days_since_last",
-            family=family,
-            label=f"Days since last {singular}",
-            kind=Kind.DAYS,
-            stat=Stat.TYPE_DAYS_SINCE_LAST,
-            source_columns=_ACTIVITY_SOURCES,
-            description=f"Days between the latest '{activity_type}' before as-of and as-of; "
-            "missing if there was none.",
-            activity_type=activity_type,
-        )
-    )
-    if with_value:
-        defs.append(
-            FeatureDef(
-                name=f"{activity_type}__value_total",
-                family=family,
-                label=f"Time spent on {plural.lower()}",
-                kind=Kind.SECONDS,
-                stat=Stat.TYPE_VALUE_TOTAL,
-                source_columns=(*_ACTIVITY_SOURCES, schema.VALUE),
-                description=f"Sum of `value` (seconds, per the contract) of '{activity_type}' "
-                "activities before as-of.",
-                activity_type=activity_type,
-            )
-        )
-    return defs
-
-
-def overall_activity_features(windows_days: tuple[int, ...]) -> list[FeatureDef]:
-    defs = [
-        FeatureDef(
-            name=f"activities__count_{days}d",
-            family=Family.ENGAGEMENT,
-            label=f"All activities, last {days} days",
-            kind=Kind.COUNT,
-            stat=Stat.ANY_COUNT_WINDOW,
-            source_columns=_ACTIVITY_SOURCES,
-            description=f"Activities of any modelled type in the {days} days before as-of.",
-            window_days=days,
+            **common,  # type: ignore[arg-type]
         )
         for days in windows_days
     ]
     defs += [
         FeatureDef(
-            name="activities__count_total",
-            family=Family.ENGAGEMENT,
-            label="All activities since the lead was created",
+            name=f"{activity_type}__count_total",
+            label=f"{plural}, since the lead was created",
             kind=Kind.COUNT,
-            stat=Stat.ANY_COUNT_TOTAL,
-            source_columns=_ACTIVITY_SOURCES,
-            description="Activities of any modelled type before as-of.",
+            stat=Stat.TYPE_COUNT_TOTAL,
+            description=f"Number of '{activity_type}' activities before as-of.",
+            activity_type=activity_type,
+            **common,  # type: ignore[arg-type]
         ),
         FeatureDef(
-            name="activities__days_since_last",
-            family=Family.ENGAGEMENT,
-            label="Days since the last activity",
+            name=f"{activity_type}__days_since_last",
+            label=f"Days since last {singular}",
             kind=Kind.DAYS,
-            stat=Stat.ANY_DAYS_SINCE_LAST,
-            source_columns=_ACTIVITY_SOURCES,
-            description="Days between the latest activity before as-of and as-of.",
+            stat=Stat.TYPE_DAYS_SINCE_LAST,
+            description=f"Days from the latest '{activity_type}' before as-of to as-of; "
+            "missing if there was none.",
+            activity_type=activity_type,
+            **common,  # type: ignore[arg-type]
         ),
         FeatureDef(
-            name="activities__days_since_first",
-            family=Family.ENGAGEMENT,
-            label="Days since the first activity",
+            name=f"{activity_type}__days_since_first",
+            label=f"Days since first {singular}",
             kind=Kind.DAYS,
-            stat=Stat.ANY_DAYS_SINCE_FIRST,
-            source_columns=_ACTIVITY_SOURCES,
-            description="Days between the earliest activity and as-of.",
+            stat=Stat.TYPE_DAYS_SINCE_FIRST,
+            description=f"Days from the earliest '{activity_type}' to as-of; missing if none.",
+            activity_type=activity_type,
+            **common,  # type: ignore[arg-type]
         ),
     ]
+    if with_value:
+        defs.append(
+            FeatureDef(
+                name=f"{activity_type}__value_total",
+                label=f"Time spent on {plural.lower()}",
+                kind=Kind.SECONDS,
+                stat=Stat.TYPE_VALUE_TOTAL,
+                description=f"Sum of `value` (seconds, per the contract) of '{activity_type}' "
+                "activities before as-of.",
+                activity_type=activity_type,
+                family=family,
+                source_columns=(*_ACTIVITY_SOURCES, schema.VALUE),
+                origin=origin,
+            )
+        )
     return defs
 
 
-def email_rate_features(available_types: frozenset[str]) -> list[FeatureDef]:
+def group_features(group: Group, windows_days: tuple[int, ...]) -> list[FeatureDef]:
+    plural, singular = GROUP_WORDS[group]
+    family = Family.BEHAVIOUR if group is Group.HIGH_INTENT else Family.ENGAGEMENT
+    origin = f"group:{group}"
+    common = {
+        "family": family,
+        "source_columns": _ACTIVITY_SOURCES,
+        "origin": origin,
+        "group": group,
+    }
+    defs = [
+        FeatureDef(
+            name=f"{group}__count_{days}d",
+            label=f"{plural}, last {days} days",
+            kind=Kind.COUNT,
+            stat=Stat.GROUP_COUNT_WINDOW,
+            description=f"{plural} in the {days} days before as-of.",
+            window_days=days,
+            **common,  # type: ignore[arg-type]
+        )
+        for days in windows_days
+    ]
+    defs += [
+        FeatureDef(
+            name=f"{group}__count_total",
+            label=f"{plural}, since the lead was created",
+            kind=Kind.COUNT,
+            stat=Stat.GROUP_COUNT_TOTAL,
+            description=f"{plural} before as-of.",
+            **common,  # type: ignore[arg-type]
+        ),
+        FeatureDef(
+            name=f"{group}__days_since_last",
+            label=f"Days since last {singular}",
+            kind=Kind.DAYS,
+            stat=Stat.GROUP_DAYS_SINCE_LAST,
+            description=f"Days from the latest {singular} before as-of to as-of.",
+            **common,  # type: ignore[arg-type]
+        ),
+        FeatureDef(
+            name=f"{group}__decayed",
+            label=f"{plural}, recency-weighted",
+            kind=Kind.SCORE,
+            stat=Stat.GROUP_DECAYED,
+            description=f"Each {singular} before as-of counts 2^(-age / {DECAY_HALF_LIFE_DAYS:g} "
+            f"days): exponential decay with a half-life of {DECAY_HALF_LIFE_DAYS:g} days.",
+            **common,  # type: ignore[arg-type]
+        ),
+        FeatureDef(
+            name=f"{group}__momentum",
+            label=f"{plural}: momentum, last {MOMENTUM_DAYS} vs previous {MOMENTUM_DAYS} days",
+            kind=Kind.SCORE,
+            stat=Stat.GROUP_MOMENTUM,
+            description=f"log((n_recent + 1) / (n_previous + 1)): the last {MOMENTUM_DAYS} "
+            f"days against the {MOMENTUM_DAYS} days before; > 0 means heating up.",
+            **common,  # type: ignore[arg-type]
+        ),
+    ]
+    if group is Group.ACTIVITIES:
+        defs.append(
+            FeatureDef(
+                name=f"{group}__days_since_first",
+                label=f"Days since first {singular}",
+                kind=Kind.DAYS,
+                stat=Stat.GROUP_DAYS_SINCE_FIRST,
+                description=f"Days from the earliest {singular} to as-of.",
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    return defs
+
+
+def site_features(windows_days: tuple[int, ...]) -> list[FeatureDef]:
+    """Time on site and distinct active days, from the lead's own activities."""
+    sources = (*_ACTIVITY_SOURCES, schema.VALUE)
+    defs = [
+        FeatureDef(
+            name="time_on_site__seconds_total",
+            family=Family.BEHAVIOUR,
+            label="Time on site",
+            kind=Kind.SECONDS,
+            stat=Stat.TIME_ON_SITE_TOTAL,
+            source_columns=sources,
+            description="Sum of `value` (seconds) over the lead's own activity types that "
+            "carry a value (page views), before as-of.",
+            origin="group:time_on_site",
+        )
+    ]
+    defs += [
+        FeatureDef(
+            name=f"time_on_site__seconds_{days}d",
+            family=Family.BEHAVIOUR,
+            label=f"Time on site, last {days} days",
+            kind=Kind.SECONDS,
+            stat=Stat.TIME_ON_SITE_WINDOW,
+            source_columns=sources,
+            description=f"Time on site in the {days} days before as-of.",
+            origin="group:time_on_site",
+            window_days=days,
+        )
+        for days in windows_days
+        if days >= 30
+    ]
+    defs += [
+        FeatureDef(
+            name=f"active_days__{days}d",
+            family=Family.ENGAGEMENT,
+            label=f"Active days, last {days} days",
+            kind=Kind.COUNT,
+            stat=Stat.ACTIVE_DAYS_WINDOW,
+            source_columns=_ACTIVITY_SOURCES,
+            description=f"Distinct calendar days (UTC) with an own activity in the {days} "
+            "days before as-of.",
+            origin="group:active_days",
+            window_days=days,
+        )
+        for days in windows_days
+        if days >= 30
+    ]
+    defs.append(
+        FeatureDef(
+            name="active_days__total",
+            family=Family.ENGAGEMENT,
+            label="Active days since the lead was created",
+            kind=Kind.COUNT,
+            stat=Stat.ACTIVE_DAYS_TOTAL,
+            source_columns=_ACTIVITY_SOURCES,
+            description="Distinct calendar days (UTC) with an own activity before as-of.",
+            origin="group:active_days",
+        )
+    )
+    return defs
+
+
+def email_features(has_open: bool, has_click: bool) -> list[FeatureDef]:
     defs = []
-    for numerator, label in (
-        ("email_open", "E-mail open rate"),
-        ("email_click", "E-mail click rate"),
+    for present, kind, label in (
+        (has_open, EMAIL_OPEN, "E-mail open rate"),
+        (has_click, EMAIL_CLICK, "E-mail click rate"),
     ):
-        if numerator in available_types and "email_sent" in available_types:
+        if present:
             defs.append(
                 FeatureDef(
-                    name=f"{numerator}__rate",
+                    name=f"{kind}__rate",
                     family=Family.ENGAGEMENT,
                     label=label,
                     kind=Kind.RATE,
-                    stat=Stat.RATE_TOTAL,
+                    stat=Stat.EMAIL_RATE,
                     source_columns=_ACTIVITY_SOURCES,
-                    description=f"'{numerator}' activities per 'email_sent' before as-of; "
-                    "missing when no e-mail was sent.",
-                    activity_type=numerator,
-                    denominator_type="email_sent",
+                    description=f"('{kind}' + k * r) / ('email_sent' + k) before as-of: shrunk "
+                    "towards the training-wide rate r with strength k, so three sends "
+                    "do not make a 100% rate; the training-wide rate when nothing was sent.",
+                    origin=f"activity:{kind}",
+                    activity_type=kind,
                 )
             )
     return defs
 
+
+FIRST_RESPONSE = FeatureDef(
+    name="first_response_days",
+    family=Family.ENGAGEMENT,
+    label="Days to first response",
+    kind=Kind.DAYS,
+    stat=Stat.FIRST_RESPONSE,
+    source_columns=(*_ACTIVITY_SOURCES, schema.CREATED_AT),
+    description="Days from the first touch (first outbound activity such as an e-mail sent, "
+    "else creation) to the lead's first own activity after it; missing until it responds.",
+    origin="group:first_response",
+)
 
 LEAD_AGE = FeatureDef(
     name="lead_age_days",
@@ -254,6 +396,7 @@ LEAD_AGE = FeatureDef(
     stat=Stat.LEAD_AGE,
     source_columns=(schema.CREATED_AT,),
     description="Days between created_at and as-of.",
+    origin=schema.CREATED_AT,
 )
 
 COMPANY_SIZE = FeatureDef(
@@ -264,13 +407,19 @@ COMPANY_SIZE = FeatureDef(
     stat=Stat.NUMBER,
     source_columns=(schema.COMPANY_SIZE,),
     description="Employees; ranges such as '51-200' become their geometric midpoint.",
+    origin=schema.COMPANY_SIZE,
 )
 
-# Categorical features: name -> (label, source column, description).
+# Categorical features of well-known columns: name -> (label, source column, description).
 CATEGORICAL: dict[str, tuple[str, str, str]] = {
-    "lead_source": ("Lead source", schema.LEAD_SOURCE, "Normalised lead source."),
-    "industry": ("Industry", schema.INDUSTRY, "Normalised industry."),
-    "country": ("Country", schema.COUNTRY, "Normalised country."),
+    "lead_source": ("Lead source", schema.LEAD_SOURCE, "Normalised lead source (synonyms merged)."),
+    "industry": ("Industry", schema.INDUSTRY, "Normalised industry (synonyms merged)."),
+    "country": ("Country", schema.COUNTRY, "Country as ISO code where recognised."),
+    "company_size_band": (
+        "Company size band",
+        schema.COMPANY_SIZE,
+        "1-9, 10-49, 50-249, 250-999, 1000-4999, 5000+ employees, or unknown.",
+    ),
     "seniority": (
         "Seniority",
         schema.JOB_TITLE,
@@ -299,4 +448,60 @@ def categorical_feature(name: str) -> FeatureDef:
         stat=Stat.CATEGORY,
         source_columns=(source,),
         description=description,
+        origin=source,
+    )
+
+
+_SLUG = re.compile(r"[^0-9a-z]+")
+_ENGAGEMENT_WORDS = re.compile(
+    r"visit|view|click|open|mail|session|page|time|download|call|contact"
+)
+
+
+def attribute_slug(column: str) -> str:
+    return "attr__" + (_SLUG.sub("_", column.lower()).strip("_") or "column")
+
+
+def attribute_feature(column: str, role: str, family: Family | None = None) -> FeatureDef:
+    """A feature straight from an export column (flat exports, extra attributes)."""
+    words = column.replace("_", " ").replace(".", " ").strip()
+    label = words[:1].upper() + words[1:]
+    if family is None:
+        engaged = _ENGAGEMENT_WORDS.search(column.lower()) is not None
+        family = Family.ENGAGEMENT if engaged and role != "categorical" else Family.DEMOGRAPHIC
+    if role == "categorical":
+        kind, stat, description = Kind.CATEGORY, Stat.CATEGORY, f"Column '{column}', normalised."
+    elif role == "date":
+        kind, stat = Kind.DAYS, Stat.DATE_AGE
+        label = f"Days since {words}"
+        description = f"Days from column '{column}' to as-of; values at or after as-of are missing."
+    else:
+        kind, stat, description = Kind.NUMBER, Stat.NUMBER, f"Column '{column}' as a number."
+    return FeatureDef(
+        name=attribute_slug(column),
+        family=family,
+        label=label,
+        kind=kind,
+        stat=stat,
+        source_columns=(column,),
+        description=description,
+        origin=column,
+    )
+
+
+def registry_frame(definitions: list[FeatureDef]) -> pd.DataFrame:
+    """The registry as a table: what the MLflow run and `leadscore features` show."""
+    return pd.DataFrame(
+        [
+            {
+                "feature": d.name,
+                "family": str(d.family),
+                "label": d.label,
+                "kind": str(d.kind),
+                "source_columns": ",".join(d.source_columns),
+                "description": d.description,
+            }
+            for d in definitions
+        ],
+        columns=["feature", "family", "label", "kind", "source_columns", "description"],
     )

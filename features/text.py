@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from leadscore.features.schema import map_distinct
+
 MISSING = "unknown"
 OTHER = "other"
 
@@ -43,12 +45,102 @@ PLACEHOLDERS = frozenset(
 _SPACES = re.compile(r"[\s_]+")
 
 
-def normalise_category(values: pd.Series) -> pd.Series:
-    """Case, whitespace and underscores folded (``" Paid_Search "`` -> ``"paid search"``);
-    placeholders for "not answered" become missing."""
-    text = values.astype("string").str.strip().str.lower()
-    text = text.str.replace(_SPACES, " ", regex=True).str.strip()
-    return text.mask(text.isin(PLACEHOLDERS))
+def normalise_category(values: pd.Series, synonyms: dict[str, str] | None = None) -> pd.Series:
+    """Case, whitespace and underscores folded (``" Paid_Search "`` -> ``"paid search"``),
+    known synonyms merged (``"Deutschland"`` -> ``"de"`` with the country table), and
+    placeholders for "not answered" made missing. Works on the distinct values only."""
+
+    def fold(text: pd.Series) -> pd.Series:
+        text = text.str.strip().str.lower().str.replace(_SPACES, " ", regex=True).str.strip()
+        text = text.mask(text.isin(PLACEHOLDERS))
+        if synonyms:
+            text = text.map(lambda v: synonyms.get(v, v) if isinstance(v, str) else v)
+        return text
+
+    return pd.Series(map_distinct(values, fold), index=values.index, dtype="string")
+
+
+def _table(groups: dict[str, list[str]]) -> dict[str, str]:
+    return {variant: canonical for canonical, variants in groups.items() for variant in variants}
+
+
+# Country spellings (English, German, ISO 3166 alpha-2/alpha-3) -> alpha-2, lower case.
+COUNTRY_SYNONYMS = _table(
+    {
+        "de": ["de", "deu", "germany", "deutschland", "federal republic of germany", "ger"],
+        "at": ["at", "aut", "austria", "österreich", "oesterreich"],
+        "ch": ["ch", "che", "switzerland", "schweiz", "suisse", "svizzera"],
+        "us": ["us", "usa", "united states", "united states of america", "u.s.", "u.s.a.",
+               "vereinigte staaten", "america"],
+        "gb": ["gb", "gbr", "uk", "united kingdom", "great britain", "england", "scotland",
+               "wales", "großbritannien", "grossbritannien", "vereinigtes königreich"],
+        "fr": ["fr", "fra", "france", "frankreich"],
+        "nl": ["nl", "nld", "netherlands", "the netherlands", "holland", "niederlande"],
+        "be": ["be", "bel", "belgium", "belgien"],
+        "lu": ["lu", "lux", "luxembourg", "luxemburg"],
+        "it": ["it", "ita", "italy", "italien", "italia"],
+        "es": ["es", "esp", "spain", "spanien", "españa"],
+        "pt": ["pt", "prt", "portugal"],
+        "pl": ["pl", "pol", "poland", "polen", "polska"],
+        "cz": ["cz", "cze", "czechia", "czech republic", "tschechien"],
+        "se": ["se", "swe", "sweden", "schweden"],
+        "no": ["no", "nor", "norway", "norwegen"],
+        "dk": ["dk", "dnk", "denmark", "dänemark", "daenemark"],
+        "fi": ["fi", "fin", "finland", "finnland"],
+        "ie": ["ie", "irl", "ireland", "irland"],
+        "ca": ["ca", "can", "canada", "kanada"],
+        "au": ["au", "aus", "australia", "australien"],
+        "in": ["in", "ind", "india", "indien"],
+        "cn": ["cn", "chn", "china"],
+        "jp": ["jp", "jpn", "japan"],
+        "br": ["br", "bra", "brazil", "brasilien"],
+        "tr": ["tr", "tur", "turkey", "türkei", "tuerkei", "türkiye"],
+    }
+)  # fmt: skip
+SOURCE_SYNONYMS = _table(
+    {
+        "paid search": ["paid search", "google ads", "adwords", "ppc", "sem", "bing ads", "cpc"],
+        "organic search": ["organic search", "organic", "seo", "google organic"],
+        "trade show": ["trade show", "tradeshow", "trade fair", "messe", "exhibition", "event"],
+        "referral": ["referral", "referrals", "empfehlung", "word of mouth"],
+        "direct": ["direct", "direct traffic", "website", "web site", "homepage"],
+        "cold outreach": ["cold outreach", "outbound", "cold call", "cold calling", "kaltakquise"],
+        "social": ["social", "social media", "facebook", "twitter"],
+        "linkedin": ["linkedin", "linked in"],
+        "email": ["email", "e-mail", "email marketing", "newsletter"],
+    }
+)  # fmt: skip
+INDUSTRY_SYNONYMS = _table(
+    {
+        "healthcare": ["healthcare", "health care", "health", "gesundheitswesen", "medical"],
+        "software": ["software", "saas", "software & services", "softwareentwicklung"],
+        "financial services": ["financial services", "finance", "banking", "finanzdienstleistungen",
+                               "banken", "insurance", "versicherungen"],
+        "manufacturing": ["manufacturing", "industrie", "produktion", "maschinenbau"],
+        "retail": ["retail", "einzelhandel", "e-commerce", "ecommerce", "handel"],
+        "education": ["education", "bildung", "higher education"],
+        "public sector": ["public sector", "government", "öffentlicher sektor", "behörde"],
+        "logistics": ["logistics", "logistik", "transportation", "transport"],
+        "consulting": ["consulting", "beratung", "unternehmensberatung"],
+    }
+)  # fmt: skip
+SYNONYMS: dict[str, dict[str, str]] = {
+    "country": COUNTRY_SYNONYMS,
+    "lead_source": SOURCE_SYNONYMS,
+    "industry": INDUSTRY_SYNONYMS,
+}
+
+SIZE_BANDS = ((10, "1-9"), (50, "10-49"), (250, "50-249"), (1000, "250-999"), (5000, "1000-4999"))
+
+
+def company_size_band(sizes: pd.Series) -> pd.Series:
+    """EU-style bands: 1-9, 10-49, 50-249, 250-999, 1000-4999, 5000+; unknown when missing."""
+    values = sizes.to_numpy(dtype="float64")
+    edges = np.array([edge for edge, _ in SIZE_BANDS], dtype="float64")
+    labels = np.array([label for _, label in SIZE_BANDS] + ["5000+"], dtype=object)
+    out = labels[np.searchsorted(edges, np.nan_to_num(values, nan=0.0), side="right")]
+    out[np.isnan(values)] = MISSING
+    return pd.Series(out, index=sizes.index, dtype="string")
 
 
 def _fold(text: str) -> str:

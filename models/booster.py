@@ -146,6 +146,6 @@ def fit_baseline(
 
 def baseline_proba(pipeline: Pipeline, features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     frame = features[spec.feature_names].copy()
-    for name in spec.categories:
+    for name in spec.categorical_names:
         frame[name] = frame[name].astype(str)
     return np.asarray(pipeline.predict_proba(frame)[:, 1])

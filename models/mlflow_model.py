@@ -37,7 +37,7 @@ def frame_from_strings(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 def frame_to_strings(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     out = features[spec.feature_names].copy()
-    for name in spec.categories:
+    for name in spec.categorical_names:
         out[name] = out[name].astype(str)
     return out
 

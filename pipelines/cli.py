@@ -42,20 +42,33 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record."""
+
+    @property
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 def _setup_logging(quiet: bool, verbose: bool) -> None:
+    """Rich output on a terminal, plain timestamped lines under cron; set once per command
+    on the ``leadscore`` logger only."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler: logging.Handler
     if err_console.is_terminal:
         handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
-        fmt = "%(message)s"
+        handler.setFormatter(logging.Formatter("%(message)s"))
     else:
-        handler = logging.StreamHandler(sys.stderr)
-        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("leadscore").setLevel(level)
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("leadscore")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -162,6 +175,8 @@ def train(
         )
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
+        for leak in result.leaks:
+            console.print(f"[bold red]{leak}[/]", highlight=False)
         status = "champion" if result.is_champion else "not promoted"
         console.print(
             f"Registered [bold]{result.model_name}[/] v{result.version} ({status}: "
@@ -232,6 +247,45 @@ def score(
         console.print(
             f"Wrote {result.scored} scores to {result.output}; {result.rejected} rejected rows "
             f"to {result.rejects_path}; {result.not_open} leads already closed."
+        )
+
+    _run(job)
+
+
+@app.command()
+def features(
+    leads: LeadsOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Features as of this time (ISO 8601).")],
+    output: Annotated[Path, typer.Option("--output", help="Feature table: .csv or .parquet.")],
+    activities: ActivitiesOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Use this model's feature spec instead of learning one."),
+    ] = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write the feature table of every lead that exists at the as-of time, for inspection,
+    and the feature registry (name, family, label, source, how computed) beside it."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.featuretable import write_feature_table
+    from leadscore.pipelines.score import output_format
+    from leadscore.pipelines.tables import parse_as_of
+
+    def job() -> None:
+        cfg = load_config(config)
+        when = parse_as_of(as_of)
+        output_format(output)
+        spec = None
+        if model is not None:
+            tracking.configure_tracking()
+            spec = tracking.load_model(model).model.spec
+        table, registry = write_feature_table(leads, activities, when, output, cfg, spec)
+        console.print(
+            f"Wrote {table.rows} leads x {table.features} features to {output} and the "
+            f"registry to {registry}"
         )
 
     _run(job)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from leadscore.features import schema
 from leadscore.features.build import FeatureSettings
+from leadscore.features.leakage import LeakageSettings
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -165,6 +166,7 @@ class Config(BaseModel):
     columns: ColumnMapping = ColumnMapping()
     outcome_values: OutcomeSpellings = OutcomeSpellings()
     features: FeatureSettings = FeatureSettings()
+    leakage: LeakageSettings = LeakageSettings()
     split: SplitSettings = SplitSettings()
     lightgbm: LightGBMSettings = LightGBMSettings()
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"

@@ -71,7 +71,7 @@ def open_leads(leads: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, pd.
     return created_before & still_open, ~created_before
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+def write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """Write to a temporary file in the target folder, then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -89,7 +89,7 @@ def _write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _as_of_column(as_of: pd.Timestamp, n: int, fmt: str) -> pd.Series:
+def as_of_column(as_of: pd.Timestamp, n: int, fmt: str) -> pd.Series:
     if fmt == "csv":
         return pd.Series([as_of.strftime("%Y-%m-%dT%H:%M:%SZ")] * n, dtype="object")
     return pd.Series([as_of] * n, dtype="datetime64[us, UTC]")
@@ -147,13 +147,13 @@ def score(
             schema.TIER: pd.Series(tiers, dtype="object"),
             schema.REASONS: pd.Series(reasons, dtype="object"),
             schema.MODEL_VERSION: resolved.label,
-            schema.AS_OF: _as_of_column(as_of, len(rows), fmt),
+            schema.AS_OF: as_of_column(as_of, len(rows), fmt),
         }
     )
     _check_output(scored)
     rejects_path = rejects_path_for(output)
-    _write_atomic(rejects.astype({"row": "int64"}), rejects_path, fmt)
-    _write_atomic(scored, output, fmt)
+    write_atomic(rejects.astype({"row": "int64"}), rejects_path, fmt)
+    write_atomic(scored, output, fmt)
     not_open = int((~is_open & ~created_later).sum())
     counts = scored[schema.TIER].value_counts().reindex(list(schema.TIERS), fill_value=0)
     log.info(

@@ -478,14 +478,32 @@ def generate(n_leads: int = 3000, seed: int = 42, now: pd.Timestamp = DEFAULT_NO
 
     # Lost leads usually go quiet some time before sales gives up on them.
     active = np.where(won, 1.0, rng.beta(3.0, 2.0, n))
-    ramp = np.where(won, 0.6, -0.2)  # won leads heat up towards the close, lost ones fade
-    engagement = np.exp(0.8 * interest + browsing)
-    over_life(0.07 * engagement, ramp, "page_view", value_median=45)
-    over_life(
-        0.01 * np.exp(1.0 * interest + 0.3 * browsing),
-        np.where(won, 1.0, -0.2),
+    ramp = np.where(won, 1.5, -0.4)  # won leads heat up towards the close, lost ones fade
+    # Website visits come in sessions: how often a lead comes back reflects interest, how
+    # many pages it clicks per visit reflects browsing habits (crawlers click dozens).
+    sessions = rng.poisson(0.035 * np.exp(0.9 * interest) * cycle_days * active * (1 + ramp / 2))
+    lead_of = np.repeat(np.arange(n), sessions)
+    s = _linear_positions(rng, np.repeat(ramp, sessions))
+    session_t = created_sec[lead_of] + s * active[lead_of] * life_sec[lead_of]
+    views = 1 + rng.poisson(np.exp(0.2 + browsing[lead_of]))
+    view_lead = np.repeat(lead_of, views)
+    view_session = np.repeat(np.arange(len(lead_of)), views)
+    within = np.arange(views.sum()) - np.repeat(np.cumsum(views) - views, views)
+    view_t = session_t[view_session] + within * rng.exponential(60.0, views.sum())
+    dwell = np.where(crawler[view_lead], 3.0, 45.0)
+    emit(
+        view_lead,
+        view_t,
+        "page_view",
+        np.round(np.exp(rng.normal(np.log(dwell) + 0.25 * interest[view_lead], 0.8))),
+    )
+    p_pricing = 1 / (1 + np.exp(-(-1.6 + 0.9 * interest[lead_of] + 0.8 * won[lead_of] * s)))
+    priced = rng.random(len(lead_of)) < p_pricing
+    emit(
+        lead_of[priced],
+        session_t[priced] + rng.uniform(30, 600, priced.sum()),
         "pricing_page_view",
-        value_median=70,
+        np.round(np.exp(rng.normal(np.log(70.0), 0.8, priced.sum()))),
     )
     over_life(0.015 * np.exp(0.4 * interest), np.zeros(n), "content_download")
     over_life(0.008 * np.exp(0.5 * interest), ramp / 2, "form_submit")

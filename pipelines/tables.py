@@ -16,7 +16,7 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.schema import normalise_activity_type
-from leadscore.features.timeutil import parse_utc
+from leadscore.features.timeutil import parse_utc, to_epoch_seconds
 from leadscore.pipelines.config import Config, OutcomeSpellings
 
 log = logging.getLogger(__name__)
@@ -312,16 +312,17 @@ def link_activities(
     Left out, counted and reported: unknown lead ids, empty activity types, events before
     the lead's created_at, and exact duplicate rows."""
     rejects = []
-    known = activities[schema.LEAD_ID].isin(leads[schema.LEAD_ID])
+    lead_index = pd.Index(leads[schema.LEAD_ID])
+    position = lead_index.get_indexer(activities[schema.LEAD_ID])
+    known = pd.Series(position >= 0, index=activities.index)
     no_type = activities[schema.ACTIVITY_TYPE].isna()
     rejects.append(_reject(activities, ~known, source, "lead_id not found in leads"))
     rejects.append(_reject(activities, known & no_type, source, "empty activity_type"))
     keep = known & ~no_type
     if schema.CREATED_AT in leads.columns:
-        created = activities[schema.LEAD_ID].map(
-            pd.Series(leads[schema.CREATED_AT].to_numpy(), index=leads[schema.LEAD_ID])
-        )
-        early = keep & (activities[schema.OCCURRED_AT] < created).fillna(False).astype(bool)
+        created = to_epoch_seconds(leads[schema.CREATED_AT])[np.maximum(position, 0)]
+        occurred = to_epoch_seconds(activities[schema.OCCURRED_AT])
+        early = keep & pd.Series(occurred < created, index=activities.index)
         rejects.append(_reject(activities, early, source, "occurred before the lead's created_at"))
         keep &= ~early
     duplicate = keep & activities.duplicated(keep="first")
@@ -338,7 +339,12 @@ def link_activities(
             len(rejected),
             "; ".join(f"{n} {reason}" for reason, n in summary.items()),
         )
-    return activities[keep].reset_index(drop=True), rejected
+    kept = activities[keep].reset_index(drop=True)
+    # Lead ids as a categorical over the leads' own ids: features map them without hashing.
+    kept[schema.LEAD_ID] = pd.Categorical.from_codes(
+        position[keep.to_numpy()], dtype=pd.CategoricalDtype(lead_index)
+    )
+    return kept, rejected
 
 
 def fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:

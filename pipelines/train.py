@@ -17,6 +17,8 @@ from sklearn.pipeline import Pipeline
 
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features, fit_spec
+from leadscore.features.leakage import Leak, excluded_features, find_leaks
+from leadscore.features.registry import registry_frame
 from leadscore.features.snapshots import LABEL, WEIGHT, training_rows
 from leadscore.models.booster import (
     baseline_proba,
@@ -63,6 +65,7 @@ class TrainResult:
     tier_table_out_of_time: pd.DataFrame  # calibration-period thresholds, on the test period
     split: str
     notes: list[str] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
 
 
 def _data_end(tables: Tables) -> pd.Timestamp:
@@ -175,6 +178,7 @@ class Fitted:
     baseline: Pipeline
     importance: pd.DataFrame
     notes: list[str]
+    leaks: list[Leak]
 
 
 def _calibrate_and_threshold(
@@ -220,6 +224,22 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         )
     features = build_features(tables.leads, tables.activities, rows, spec)
     period, how = split_by_time(rows, config.split.calibration_share, config.split.test_share)
+
+    # The leakage gate, on the training period only, before anything is fitted.
+    in_train = period == TRAIN
+    leaks = find_leaks(
+        features[in_train].reset_index(drop=True),
+        rows.loc[in_train, LABEL].to_numpy(),
+        rows.loc[in_train, schema.LEAD_ID].to_numpy(),
+        spec.definitions(),
+        config.leakage,
+    )
+    for leak in leaks:
+        log.warning("%s", leak.describe())
+    excluded = excluded_features(leaks, spec.definitions())
+    if excluded:
+        spec = spec.without(excluded)
+        features = features[spec.feature_names]
     log.info(
         "Training rows: %d from %d closed leads; split %s",
         len(rows),
@@ -309,6 +329,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         baseline=baseline,
         importance=_importance(model, test_x),
         notes=list(final_thresholds.notes),
+        leaks=leaks,
     )
 
 
@@ -387,23 +408,21 @@ def train(leads_path: Path, activities_path: Path | None, config: Config) -> Tra
         fitted.tiers_test.to_csv(out / "tier_table_test.csv", index=False)
         fitted.tiers_final.to_csv(out / "tier_table_registered_model.csv", index=False)
         fitted.importance.to_csv(out / "feature_importance.csv", index=False)
-        registry = pd.DataFrame(
-            [
-                {
-                    "feature": d.name,
-                    "family": str(d.family),
-                    "label": d.label,
-                    "kind": str(d.kind),
-                    "source_columns": ",".join(d.source_columns),
-                    "description": d.description,
-                }
-                for d in spec.definitions()
-            ]
-        )
-        registry.to_csv(out / "feature_registry.csv", index=False)
+        registry_frame(spec.definitions()).to_csv(out / "feature_registry.csv", index=False)
         (out / "thresholds.json").write_text(json.dumps(model.thresholds.to_dict(), indent=2))
         (out / "data_fingerprint.json").write_text(json.dumps(tables.fingerprint, indent=2))
         (out / "periods.json").write_text(json.dumps(model.metadata["periods"], indent=2))
+        leak_report = [
+            {"feature": leak.feature, "label": leak.label, "origin": leak.origin,
+             "evidence": leak.evidence, "kept": leak.kept, "text": leak.describe()}
+            for leak in fitted.leaks
+        ]  # fmt: skip
+        (out / "leakage_report.json").write_text(json.dumps(leak_report, indent=2))
+        mlflow.log_metric("leaks_found", float(len(fitted.leaks)))
+        if fitted.leaks:
+            mlflow.set_tag(
+                "leadscore.leaks", "; ".join(leak.describe() for leak in fitted.leaks)[:4000]
+            )
         rejects_summary = tables.rejects["reason"].value_counts().to_dict()
         (out / "activities_left_out.json").write_text(json.dumps(rejects_summary, indent=2))
         plots.calibration_plot(
@@ -452,6 +471,7 @@ def train(leads_path: Path, activities_path: Path | None, config: Config) -> Tra
         tier_table_out_of_time=fitted.tiers_test,
         split=fitted.split,
         notes=fitted.notes,
+        leaks=[leak.describe() for leak in fitted.leaks],
     )
 
 

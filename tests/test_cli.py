@@ -113,3 +113,23 @@ def test_console_script_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "file not found" in bad.stderr
+
+
+def test_features_command_writes_table_and_registry(tmp_path: Path) -> None:
+    from leadscore.pipelines.synthetic import generate, write_world
+
+    write_world(generate(300, seed=2), tmp_path)
+    out = tmp_path / "features.csv"
+    args = ["features", "--leads", str(tmp_path / "leads.csv"), "--activities",
+            str(tmp_path / "activities.csv"), "--as-of", "2026-06-30", "--output", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    registry = pd.read_csv(tmp_path / "features.registry.csv")
+    assert list(table.columns[:2]) == ["lead_id", "as_of"]
+    assert list(table.columns[2:]) == registry["feature"].tolist()
+    assert len(table) == 300
+    assert registry["label"].notna().all()
+    assert set(registry["family"]) == {"behaviour", "demographic", "engagement"}

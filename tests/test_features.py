@@ -140,7 +140,8 @@ def test_training_rows_never_see_post_close_activity(tiny: Tables) -> None:
     )  # fmt: skip
     closed_at = tiny.leads.set_index(schema.LEAD_ID)[schema.CLOSED_AT]
     after_close = tiny.activities[
-        tiny.activities[schema.OCCURRED_AT] >= tiny.activities[schema.LEAD_ID].map(closed_at)
+        tiny.activities[schema.OCCURRED_AT]
+        >= tiny.activities[schema.LEAD_ID].astype(str).map(closed_at)
     ]
     assert len(after_close) == 1
     before = tiny.activities.drop(after_close.index)

@@ -49,7 +49,7 @@ def test_world_has_what_the_contract_and_the_traps_need(tmp_path: Path) -> None:
     # post-close events on won leads: the leakage trap
     closed = leads.set_index(schema.LEAD_ID)[schema.CLOSED_AT]
     acts = tables.activities
-    after = acts[acts[schema.OCCURRED_AT] >= acts[schema.LEAD_ID].map(closed)]
+    after = acts[acts[schema.OCCURRED_AT] >= acts[schema.LEAD_ID].astype(str).map(closed)]
     won = set(leads.loc[leads[schema.OUTCOME] == schema.WON, schema.LEAD_ID])
     after_won = after[schema.LEAD_ID].isin(won)
     assert after_won.sum() > 1000 and after_won.mean() > 0.9

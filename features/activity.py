@@ -1,0 +1,266 @@
+"""Activity statistics for a chunk of rows ``(lead, as_of)``, strictly point-in-time.
+
+Each event of a lead is paired with each row of that lead; a pair is kept only when the
+event happened strictly before the row's as-of time. Everything else is a grouped sum, min
+or max over the kept pairs (``numpy.bincount`` and ``ufunc.at``), so the work is linear in
+the number of pairs and needs no sorting. Memory is bounded by the chunk: the caller splits
+rows into chunks of leads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from leadscore.features.registry import (
+    DECAY_HALF_LIFE_DAYS,
+    MOMENTUM_DAYS,
+    FeatureDef,
+    Group,
+    Stat,
+)
+from leadscore.features.timeutil import SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class EventFlags:
+    """Per raw activity type code: how the type is modelled."""
+
+    vocab_code: np.ndarray  # index into the modelled vocabulary; the last index is "other"
+    inbound: np.ndarray  # the lead's own action (not outbound, not excluded)
+    high_intent: np.ndarray
+    on_site: np.ndarray  # carries seconds on site in `value`
+    modelled: np.ndarray  # not an excluded (sales-side) type
+    outbound: np.ndarray
+    sent: np.ndarray
+    opened: np.ndarray
+    clicked: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChunkEvents:
+    lead: np.ndarray  # local lead index per event
+    time: np.ndarray  # epoch seconds (float64)
+    raw_type: np.ndarray  # raw type code per event
+    value: np.ndarray  # float64, NaN -> 0
+
+
+class ActivityStats:
+    """Lazily computed aggregates for ``n_rows`` rows over ``n_types`` modelled types."""
+
+    def __init__(
+        self,
+        row_lead: np.ndarray,
+        as_of: np.ndarray,
+        created: np.ndarray,
+        n_leads: int,
+        events: ChunkEvents,
+        flags: EventFlags,
+        n_types: int,
+        windows_days: tuple[int, ...],
+        email_prior: tuple[float, float],
+        rate_prior_strength: float,
+    ) -> None:
+        self.n_rows = len(row_lead)
+        self.n_types = n_types
+        self.as_of = as_of
+        self.created = created
+        self.email_prior = email_prior
+        self.rate_prior_strength = rate_prior_strength
+        edges_days = sorted({*windows_days, MOMENTUM_DAYS, 2 * MOMENTUM_DAYS})
+        self.edge_days = edges_days
+        self.edges = np.asarray(edges_days, dtype="float64") * SECONDS_PER_DAY
+        self._pair(row_lead, n_leads, events, flags)
+
+    # -- pairing ------------------------------------------------------------------------
+    def _pair(
+        self, row_lead: np.ndarray, n_leads: int, events: ChunkEvents, flags: EventFlags
+    ) -> None:
+        rows_per_lead = np.bincount(row_lead, minlength=n_leads)
+        order = np.argsort(row_lead, kind="stable")
+        first_row = np.cumsum(rows_per_lead) - rows_per_lead
+        modelled = flags.modelled[events.raw_type]
+        lead = events.lead[modelled]
+        repeat = rows_per_lead[lead]
+        event_index = np.repeat(np.flatnonzero(modelled), repeat)
+        offset = np.arange(len(event_index)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+        row = order[np.repeat(first_row[lead], repeat) + offset]
+        dt = self.as_of[row] - events.time[event_index]
+        keep = dt > 0  # strictly before as-of
+        self.row = row[keep]
+        self.dt = dt[keep]
+        event_index = event_index[keep]
+        raw = events.raw_type[event_index]
+        self.time = events.time[event_index]
+        self.code = flags.vocab_code[raw]
+        self.value = events.value[event_index]
+        self.inbound = flags.inbound[raw]
+        self.high_intent = flags.high_intent[raw]
+        self.on_site = flags.on_site[raw]
+        self.outbound = flags.outbound[raw]
+        self.sent = flags.sent[raw]
+        self.opened = flags.opened[raw]
+        self.clicked = flags.clicked[raw]
+        self.bucket = np.searchsorted(self.edges, self.dt, side="left")
+
+    # -- building blocks ----------------------------------------------------------------
+    def _edge(self, days: int) -> int:
+        return self.edge_days.index(days)
+
+    @cached_property
+    def type_counts(self) -> np.ndarray:
+        """(rows, types, buckets + 1) cumulative: [..., j] = events within edge j; last = all."""
+        n_buckets = len(self.edges) + 1
+        key = (self.row * self.n_types + self.code) * n_buckets + self.bucket
+        counts = np.bincount(key, minlength=self.n_rows * self.n_types * n_buckets)
+        return np.cumsum(counts.reshape(self.n_rows, self.n_types, n_buckets), axis=2)
+
+    def _min_per(self, key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+        out = np.full(size, np.inf)
+        np.minimum.at(out, key, values)
+        return out
+
+    def _max_per(self, key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+        out = np.full(size, -np.inf)
+        np.maximum.at(out, key, values)
+        return out
+
+    @cached_property
+    def type_last_dt(self) -> np.ndarray:
+        size = self.n_rows * self.n_types
+        key = self.row * self.n_types + self.code
+        return self._min_per(key, self.dt, size).reshape(self.n_rows, self.n_types)
+
+    @cached_property
+    def type_first_dt(self) -> np.ndarray:
+        size = self.n_rows * self.n_types
+        key = self.row * self.n_types + self.code
+        return self._max_per(key, self.dt, size).reshape(self.n_rows, self.n_types)
+
+    @cached_property
+    def type_value(self) -> np.ndarray:
+        key = self.row * self.n_types + self.code
+        sums = np.bincount(key, weights=self.value, minlength=self.n_rows * self.n_types)
+        return sums.reshape(self.n_rows, self.n_types)
+
+    def _mask(self, group: Group) -> np.ndarray:
+        return self.high_intent if group is Group.HIGH_INTENT else self.inbound
+
+    def group_counts(self, group: Group) -> np.ndarray:
+        return self._cached(("group_counts", group), lambda: self._group_counts(group))
+
+    def _group_counts(self, group: Group) -> np.ndarray:
+        mask = self._mask(group)
+        n_buckets = len(self.edges) + 1
+        key = self.row[mask] * n_buckets + self.bucket[mask]
+        counts = np.bincount(key, minlength=self.n_rows * n_buckets)
+        return np.cumsum(counts.reshape(self.n_rows, n_buckets), axis=1)
+
+    def _cached(self, key: tuple[str, object], make):  # type: ignore[no-untyped-def]
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    @staticmethod
+    def _days(dt: np.ndarray) -> np.ndarray:
+        out = dt / SECONDS_PER_DAY
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    # -- features -----------------------------------------------------------------------
+    def compute(self, d: FeatureDef, type_index: dict[str, int]) -> np.ndarray:
+        stat = d.stat
+        if stat is Stat.TYPE_COUNT_WINDOW:
+            assert d.activity_type is not None and d.window_days is not None
+            return self.type_counts[
+                :, type_index[d.activity_type], self._edge(d.window_days)
+            ].astype(float)
+        if stat is Stat.TYPE_COUNT_TOTAL:
+            assert d.activity_type is not None
+            return self.type_counts[:, type_index[d.activity_type], -1].astype(float)
+        if stat is Stat.TYPE_DAYS_SINCE_LAST:
+            assert d.activity_type is not None
+            return self._days(self.type_last_dt[:, type_index[d.activity_type]].copy())
+        if stat is Stat.TYPE_DAYS_SINCE_FIRST:
+            assert d.activity_type is not None
+            return self._days(self.type_first_dt[:, type_index[d.activity_type]].copy())
+        if stat is Stat.TYPE_VALUE_TOTAL:
+            assert d.activity_type is not None
+            return self.type_value[:, type_index[d.activity_type]].copy()
+        if stat in (Stat.GROUP_COUNT_WINDOW, Stat.GROUP_COUNT_TOTAL, Stat.GROUP_MOMENTUM):
+            assert d.group is not None
+            counts = self.group_counts(d.group)
+            if stat is Stat.GROUP_COUNT_TOTAL:
+                return counts[:, -1].astype(float)
+            if stat is Stat.GROUP_COUNT_WINDOW:
+                assert d.window_days is not None
+                return counts[:, self._edge(d.window_days)].astype(float)
+            recent = counts[:, self._edge(MOMENTUM_DAYS)]
+            previous = counts[:, self._edge(2 * MOMENTUM_DAYS)] - recent
+            return np.log((recent + 1.0) / (previous + 1.0))
+        if stat in (Stat.GROUP_DAYS_SINCE_LAST, Stat.GROUP_DAYS_SINCE_FIRST):
+            assert d.group is not None
+            mask = self._mask(d.group)
+            if stat is Stat.GROUP_DAYS_SINCE_LAST:
+                dt = self._min_per(self.row[mask], self.dt[mask], self.n_rows)
+            else:
+                dt = self._max_per(self.row[mask], self.dt[mask], self.n_rows)
+            return self._days(dt)
+        if stat is Stat.GROUP_DECAYED:
+            assert d.group is not None
+            mask = self._mask(d.group)
+            weight = np.exp2(-self.dt[mask] / (DECAY_HALF_LIFE_DAYS * SECONDS_PER_DAY))
+            return np.bincount(self.row[mask], weights=weight, minlength=self.n_rows)
+        if stat in (Stat.TIME_ON_SITE_TOTAL, Stat.TIME_ON_SITE_WINDOW):
+            mask = self.on_site
+            if stat is Stat.TIME_ON_SITE_WINDOW:
+                assert d.window_days is not None
+                mask = mask & (self.bucket <= self._edge(d.window_days))
+            return np.bincount(self.row[mask], weights=self.value[mask], minlength=self.n_rows)
+        if stat in (Stat.ACTIVE_DAYS_TOTAL, Stat.ACTIVE_DAYS_WINDOW):
+            days_row, days_dt = self.active_days
+            mask = np.ones(len(days_row), dtype=bool)
+            if stat is Stat.ACTIVE_DAYS_WINDOW:
+                assert d.window_days is not None
+                mask = days_dt <= d.window_days * SECONDS_PER_DAY
+            return np.bincount(days_row[mask], minlength=self.n_rows).astype(float)
+        if stat is Stat.EMAIL_RATE:
+            sent = np.bincount(self.row[self.sent], minlength=self.n_rows)
+            hits = self.clicked if d.activity_type == "email_click" else self.opened
+            count = np.bincount(self.row[hits], minlength=self.n_rows)
+            prior = self.email_prior[1] if d.activity_type == "email_click" else self.email_prior[0]
+            k = self.rate_prior_strength
+            return np.minimum((count + k * prior) / (sent + k), 1.0)
+        if stat is Stat.FIRST_RESPONSE:
+            return self.first_response_days
+        raise ValueError(f"not an activity statistic: {stat}")
+
+    @cached_property
+    def active_days(self) -> tuple[np.ndarray, np.ndarray]:
+        """One entry per (row, calendar day with an own activity): the row and the smallest
+        distance of that day's activities to as-of."""
+        mask = self.inbound
+        day = np.floor(self.time[mask] / SECONDS_PER_DAY).astype("int64")
+        if len(day) == 0:
+            return np.zeros(0, dtype="int64"), np.zeros(0)
+        span = int(day.max() - day.min()) + 1
+        key = self.row[mask].astype("int64") * span + (day - day.min())
+        unique, inverse = np.unique(key, return_inverse=True)
+        closest = np.full(len(unique), np.inf)
+        np.minimum.at(closest, inverse, self.dt[mask])
+        return unique // span, closest
+
+    @cached_property
+    def first_response_days(self) -> np.ndarray:
+        first_touch_dt = self._max_per(self.row[self.outbound], self.dt[self.outbound], self.n_rows)
+        since_created = self.as_of - self.created
+        no_touch = ~np.isfinite(first_touch_dt)
+        first_touch_dt[no_touch] = since_created[no_touch]  # NaN when no created_at either
+        after_touch = self.inbound & (self.dt < first_touch_dt[self.row])
+        response_dt = self._max_per(self.row[after_touch], self.dt[after_touch], self.n_rows)
+        out = (first_touch_dt - response_dt) / SECONDS_PER_DAY
+        out[~np.isfinite(out)] = np.nan
+        return out

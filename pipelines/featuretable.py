@@ -1,0 +1,57 @@
+"""`leadscore features`: the feature table as of a date, for inspection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from leadscore.features import schema
+from leadscore.features.build import FeatureSpec, build_features, fit_spec
+from leadscore.features.registry import registry_frame
+from leadscore.pipelines.config import Config
+from leadscore.pipelines.score import as_of_column, output_format, write_atomic
+from leadscore.pipelines.tables import load_tables
+
+
+@dataclass(frozen=True)
+class FeatureTableInfo:
+    rows: int
+    features: int
+
+
+def write_feature_table(
+    leads_path: Path,
+    activities_path: Path | None,
+    as_of: pd.Timestamp,
+    output: Path,
+    config: Config,
+    spec: FeatureSpec | None = None,
+) -> tuple[FeatureTableInfo, Path]:
+    """Features of every lead created before ``as_of`` (open or closed), with the given
+    spec or one learned from these tables; the registry goes to ``<output>.registry.csv``."""
+    fmt = output_format(output)
+    tables = load_tables(leads_path, activities_path, config)
+    if spec is None:
+        spec = fit_spec(tables.leads, tables.activities, config.features)
+    leads = tables.leads
+    exists = (
+        (leads[schema.CREATED_AT] < as_of).fillna(True)
+        if schema.CREATED_AT in leads.columns
+        else pd.Series(True, index=leads.index)
+    )
+    ids = leads.loc[exists.astype(bool), schema.LEAD_ID]
+    rows = pd.DataFrame(
+        {
+            schema.LEAD_ID: ids.to_numpy(),
+            schema.AS_OF: pd.Series([as_of] * len(ids), dtype="datetime64[us, UTC]"),
+        }
+    )
+    features = build_features(leads, tables.activities, rows, spec)
+    table = pd.concat([rows[[schema.LEAD_ID]], features], axis=1)
+    table.insert(1, schema.AS_OF, as_of_column(as_of, len(table), fmt))
+    registry_path = output.with_name(f"{output.stem}.registry.csv")
+    write_atomic(registry_frame(spec.definitions()), registry_path, "csv")
+    write_atomic(table, output, fmt)
+    return FeatureTableInfo(len(table), len(spec.feature_names)), registry_path
