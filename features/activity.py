@@ -79,31 +79,34 @@ class ActivityStats:
         self, row_lead: np.ndarray, n_leads: int, events: ChunkEvents, flags: EventFlags
     ) -> None:
         rows_per_lead = np.bincount(row_lead, minlength=n_leads)
-        order = np.argsort(row_lead, kind="stable")
-        first_row = np.cumsum(rows_per_lead) - rows_per_lead
-        modelled = flags.modelled[events.raw_type]
+        modelled = np.flatnonzero(flags.modelled[events.raw_type])
         lead = events.lead[modelled]
-        repeat = rows_per_lead[lead]
-        event_index = np.repeat(np.flatnonzero(modelled), repeat)
-        offset = np.arange(len(event_index)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-        row = order[np.repeat(first_row[lead], repeat) + offset]
+        if rows_per_lead.max(initial=0) <= 1:
+            # One row per lead (a nightly run): each event is its own pair.
+            row_of_lead = np.full(n_leads, -1, dtype="int64")
+            row_of_lead[row_lead] = np.arange(len(row_lead))
+            row = row_of_lead[lead]
+            has_row = row >= 0
+            event_index, row = modelled[has_row], row[has_row]
+        else:
+            order = np.argsort(row_lead, kind="stable")
+            first_row = np.cumsum(rows_per_lead) - rows_per_lead
+            repeat = rows_per_lead[lead]
+            event_index = np.repeat(modelled, repeat)
+            offset = np.arange(len(event_index)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+            row = order[np.repeat(first_row[lead], repeat) + offset]
         dt = self.as_of[row] - events.time[event_index]
         keep = dt > 0  # strictly before as-of
         self.row = row[keep]
         self.dt = dt[keep]
-        event_index = event_index[keep]
-        raw = events.raw_type[event_index]
-        self.time = events.time[event_index]
-        self.code = flags.vocab_code[raw]
-        self.value = events.value[event_index]
-        self.inbound = flags.inbound[raw]
-        self.high_intent = flags.high_intent[raw]
-        self.on_site = flags.on_site[raw]
-        self.outbound = flags.outbound[raw]
-        self.sent = flags.sent[raw]
-        self.opened = flags.opened[raw]
-        self.clicked = flags.clicked[raw]
+        self._event_index = event_index[keep]
+        self._events = events
+        self._flags = flags
+        self.raw = events.raw_type[self._event_index]
         self.bucket = np.searchsorted(self.edges, self.dt, side="left")
+
+    def _flag(self, per_type: np.ndarray) -> np.ndarray:
+        return per_type[self.raw]
 
     # -- building blocks ----------------------------------------------------------------
     def _edge(self, days: int) -> int:
@@ -111,11 +114,18 @@ class ActivityStats:
 
     @cached_property
     def type_counts(self) -> np.ndarray:
-        """(rows, types, buckets + 1) cumulative: [..., j] = events within edge j; last = all."""
+        """(buckets + 1, rows, types), cumulative over buckets: [j] = events within edge j,
+        [-1] = all events before as-of."""
         n_buckets = len(self.edges) + 1
-        key = (self.row * self.n_types + self.code) * n_buckets + self.bucket
-        counts = np.bincount(key, minlength=self.n_rows * self.n_types * n_buckets)
-        return np.cumsum(counts.reshape(self.n_rows, self.n_types, n_buckets), axis=2)
+        code = self._flags.vocab_code[self.raw]
+        key = (self.bucket * self.n_rows + self.row) * self.n_types + code
+        counts = np.bincount(key, minlength=n_buckets * self.n_rows * self.n_types)
+        shaped = counts.reshape(n_buckets, self.n_rows, self.n_types).astype("float64")
+        return np.cumsum(shaped, axis=0, out=shaped)
+
+    @cached_property
+    def _type_key(self) -> np.ndarray:
+        return self.row * self.n_types + self._flags.vocab_code[self.raw]
 
     def _min_per(self, key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
         out = np.full(size, np.inf)
@@ -129,40 +139,47 @@ class ActivityStats:
 
     @cached_property
     def type_last_dt(self) -> np.ndarray:
-        size = self.n_rows * self.n_types
-        key = self.row * self.n_types + self.code
-        return self._min_per(key, self.dt, size).reshape(self.n_rows, self.n_types)
+        last = self._min_per(self._type_key, self.dt, self.n_rows * self.n_types)
+        return last.reshape(self.n_rows, self.n_types)
 
     @cached_property
     def type_first_dt(self) -> np.ndarray:
-        size = self.n_rows * self.n_types
-        key = self.row * self.n_types + self.code
-        return self._max_per(key, self.dt, size).reshape(self.n_rows, self.n_types)
+        first = self._max_per(self._type_key, self.dt, self.n_rows * self.n_types)
+        return first.reshape(self.n_rows, self.n_types)
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        return self._events.value[self._event_index]
 
     @cached_property
     def type_value(self) -> np.ndarray:
-        key = self.row * self.n_types + self.code
-        sums = np.bincount(key, weights=self.value, minlength=self.n_rows * self.n_types)
+        size = self.n_rows * self.n_types
+        sums = np.bincount(self._type_key, weights=self.values, minlength=size)
         return sums.reshape(self.n_rows, self.n_types)
 
-    def _mask(self, group: Group) -> np.ndarray:
-        return self.high_intent if group is Group.HIGH_INTENT else self.inbound
+    @cached_property
+    def _inbound_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mask = self._flag(self._flags.inbound)
+        return self.row[mask], self.dt[mask], self.bucket[mask]
 
-    def group_counts(self, group: Group) -> np.ndarray:
-        return self._cached(("group_counts", group), lambda: self._group_counts(group))
+    @cached_property
+    def _high_intent_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mask = self._flag(self._flags.high_intent)
+        return self.row[mask], self.dt[mask], self.bucket[mask]
 
-    def _group_counts(self, group: Group) -> np.ndarray:
-        mask = self._mask(group)
+    def _group(self, group: Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, dt, bucket) of the pairs in a group, gathered once."""
+        return self._high_intent_pairs if group is Group.HIGH_INTENT else self._inbound_pairs
+
+    @cached_property
+    def _group_counts(self) -> dict[Group, np.ndarray]:
         n_buckets = len(self.edges) + 1
-        key = self.row[mask] * n_buckets + self.bucket[mask]
-        counts = np.bincount(key, minlength=self.n_rows * n_buckets)
-        return np.cumsum(counts.reshape(self.n_rows, n_buckets), axis=1)
-
-    def _cached(self, key: tuple[str, object], make):  # type: ignore[no-untyped-def]
-        cache = self.__dict__.setdefault("_cache", {})
-        if key not in cache:
-            cache[key] = make()
-        return cache[key]
+        out = {}
+        for group in Group:
+            row, _, bucket = self._group(group)
+            counts = np.bincount(row * n_buckets + bucket, minlength=self.n_rows * n_buckets)
+            out[group] = np.cumsum(counts.reshape(self.n_rows, n_buckets), axis=1)
+        return out
 
     @staticmethod
     def _days(dt: np.ndarray) -> np.ndarray:
@@ -175,12 +192,10 @@ class ActivityStats:
         stat = d.stat
         if stat is Stat.TYPE_COUNT_WINDOW:
             assert d.activity_type is not None and d.window_days is not None
-            return self.type_counts[
-                :, type_index[d.activity_type], self._edge(d.window_days)
-            ].astype(float)
+            return self.type_counts[self._edge(d.window_days), :, type_index[d.activity_type]]
         if stat is Stat.TYPE_COUNT_TOTAL:
             assert d.activity_type is not None
-            return self.type_counts[:, type_index[d.activity_type], -1].astype(float)
+            return self.type_counts[-1, :, type_index[d.activity_type]]
         if stat is Stat.TYPE_DAYS_SINCE_LAST:
             assert d.activity_type is not None
             return self._days(self.type_last_dt[:, type_index[d.activity_type]].copy())
@@ -192,7 +207,7 @@ class ActivityStats:
             return self.type_value[:, type_index[d.activity_type]].copy()
         if stat in (Stat.GROUP_COUNT_WINDOW, Stat.GROUP_COUNT_TOTAL, Stat.GROUP_MOMENTUM):
             assert d.group is not None
-            counts = self.group_counts(d.group)
+            counts = self._group_counts[d.group]
             if stat is Stat.GROUP_COUNT_TOTAL:
                 return counts[:, -1].astype(float)
             if stat is Stat.GROUP_COUNT_WINDOW:
@@ -203,23 +218,22 @@ class ActivityStats:
             return np.log((recent + 1.0) / (previous + 1.0))
         if stat in (Stat.GROUP_DAYS_SINCE_LAST, Stat.GROUP_DAYS_SINCE_FIRST):
             assert d.group is not None
-            mask = self._mask(d.group)
+            row, dt, _ = self._group(d.group)
             if stat is Stat.GROUP_DAYS_SINCE_LAST:
-                dt = self._min_per(self.row[mask], self.dt[mask], self.n_rows)
-            else:
-                dt = self._max_per(self.row[mask], self.dt[mask], self.n_rows)
-            return self._days(dt)
+                return self._days(self._min_per(row, dt, self.n_rows))
+            return self._days(self._max_per(row, dt, self.n_rows))
         if stat is Stat.GROUP_DECAYED:
             assert d.group is not None
-            mask = self._mask(d.group)
-            weight = np.exp2(-self.dt[mask] / (DECAY_HALF_LIFE_DAYS * SECONDS_PER_DAY))
-            return np.bincount(self.row[mask], weights=weight, minlength=self.n_rows)
+            row, dt, _ = self._group(d.group)
+            weight = np.exp2(-dt / (DECAY_HALF_LIFE_DAYS * SECONDS_PER_DAY))
+            return np.bincount(row, weights=weight, minlength=self.n_rows)
         if stat in (Stat.TIME_ON_SITE_TOTAL, Stat.TIME_ON_SITE_WINDOW):
-            mask = self.on_site
+            row, value, bucket = self.on_site_pairs
             if stat is Stat.TIME_ON_SITE_WINDOW:
                 assert d.window_days is not None
-                mask = mask & (self.bucket <= self._edge(d.window_days))
-            return np.bincount(self.row[mask], weights=self.value[mask], minlength=self.n_rows)
+                inside = bucket <= self._edge(d.window_days)
+                row, value = row[inside], value[inside]
+            return np.bincount(row, weights=value, minlength=self.n_rows)
         if stat in (Stat.ACTIVE_DAYS_TOTAL, Stat.ACTIVE_DAYS_WINDOW):
             days_row, days_dt = self.active_days
             mask = np.ones(len(days_row), dtype=bool)
@@ -228,9 +242,8 @@ class ActivityStats:
                 mask = days_dt <= d.window_days * SECONDS_PER_DAY
             return np.bincount(days_row[mask], minlength=self.n_rows).astype(float)
         if stat is Stat.EMAIL_RATE:
-            sent = np.bincount(self.row[self.sent], minlength=self.n_rows)
-            hits = self.clicked if d.activity_type == "email_click" else self.opened
-            count = np.bincount(self.row[hits], minlength=self.n_rows)
+            sent, opened, clicked = self.email_counts
+            count = clicked if d.activity_type == "email_click" else opened
             prior = self.email_prior[1] if d.activity_type == "email_click" else self.email_prior[0]
             k = self.rate_prior_strength
             return np.minimum((count + k * prior) / (sent + k), 1.0)
@@ -239,11 +252,26 @@ class ActivityStats:
         raise ValueError(f"not an activity statistic: {stat}")
 
     @cached_property
+    def on_site_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mask = self._flag(self._flags.on_site)
+        return self.row[mask], self.values[mask], self.bucket[mask]
+
+    @cached_property
+    def email_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sent, opened, clicked) per row."""
+        sent, opened, clicked = (
+            np.bincount(self.row[self._flag(flag)], minlength=self.n_rows)
+            for flag in (self._flags.sent, self._flags.opened, self._flags.clicked)
+        )
+        return sent, opened, clicked
+
+    @cached_property
     def active_days(self) -> tuple[np.ndarray, np.ndarray]:
         """One entry per (row, calendar day with an own activity): the row and the smallest
         distance of that day's activities to as-of."""
-        mask = self.inbound
-        day = np.floor(self.time[mask] / SECONDS_PER_DAY).astype("int64")
+        mask = self._flag(self._flags.inbound)
+        time = self._events.time[self._event_index[mask]]
+        day = np.floor(time / SECONDS_PER_DAY).astype("int64")
         if len(day) == 0:
             return np.zeros(0, dtype="int64"), np.zeros(0)
         span = int(day.max() - day.min()) + 1
@@ -255,11 +283,12 @@ class ActivityStats:
 
     @cached_property
     def first_response_days(self) -> np.ndarray:
-        first_touch_dt = self._max_per(self.row[self.outbound], self.dt[self.outbound], self.n_rows)
+        outbound = self._flag(self._flags.outbound)
+        first_touch_dt = self._max_per(self.row[outbound], self.dt[outbound], self.n_rows)
         since_created = self.as_of - self.created
         no_touch = ~np.isfinite(first_touch_dt)
         first_touch_dt[no_touch] = since_created[no_touch]  # NaN when no created_at either
-        after_touch = self.inbound & (self.dt < first_touch_dt[self.row])
+        after_touch = self._flag(self._flags.inbound) & (self.dt < first_touch_dt[self.row])
         response_dt = self._max_per(self.row[after_touch], self.dt[after_touch], self.n_rows)
         out = (first_touch_dt - response_dt) / SECONDS_PER_DAY
         out[~np.isfinite(out)] = np.nan

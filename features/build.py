@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore.features import schema, text
 from leadscore.features.activity import ActivityStats, ChunkEvents, EventFlags
 from leadscore.features.attributes import Role, infer_roles, parse_numbers
+from leadscore.features.keys import positions
 from leadscore.features.registry import (
     CATEGORICAL,
     COMPANY_SIZE,
@@ -136,8 +137,10 @@ class FeatureSpec:
         return defs
 
     def definitions(self) -> list[FeatureDef]:
+        """The model's features in column order: numeric ones first, then categorical."""
         excluded = set(self.excluded_features)
-        return [d for d in self.all_definitions() if d.name not in excluded]
+        kept = [d for d in self.all_definitions() if d.name not in excluded]
+        return sorted(kept, key=lambda d: d.kind is Kind.CATEGORY)
 
     @property
     def feature_names(self) -> list[str]:
@@ -303,18 +306,18 @@ def fit_spec(
 def _lead_positions(leads: pd.DataFrame, ids: pd.Series) -> np.ndarray:
     """Position of each id in ``leads`` (-1 if absent). Categorical ids whose categories are
     the leads' own ids (as the table reader makes them) cost nothing to map."""
-    lead_index = pd.Index(leads[schema.LEAD_ID])
+    lead_ids = leads[schema.LEAD_ID]
     if isinstance(ids.dtype, pd.CategoricalDtype):
         categories = ids.cat.categories
         codes = ids.cat.codes.to_numpy()
         mapping = (
             np.arange(len(categories))
-            if categories.equals(lead_index)
-            else lead_index.get_indexer(categories)
+            if categories.equals(pd.Index(lead_ids))
+            else positions(lead_ids, pd.Series(categories))
         )
         mapping = np.append(mapping, -1)  # code -1 (missing) -> -1
         return mapping[codes]
-    return lead_index.get_indexer(ids)
+    return positions(lead_ids, ids)
 
 
 def _event_flags(spec: FeatureSpec, raw_types: pd.Index) -> tuple[EventFlags, dict[str, int], int]:
@@ -411,7 +414,7 @@ def build_features(
     activities: pd.DataFrame | None,
     rows: pd.DataFrame,
     spec: FeatureSpec,
-    max_pairs: int = 4_000_000,
+    max_pairs: int = 8_000_000,
 ) -> pd.DataFrame:
     """Feature frame for ``rows`` (columns ``lead_id``, ``as_of``), in the same order.
 
@@ -423,19 +426,25 @@ def build_features(
         raise ValueError("build_features: rows reference lead ids that are not in leads")
     as_of = to_epoch_seconds(rows[schema.AS_OF])
     defs = spec.definitions()
-    columns: dict[str, np.ndarray | pd.Categorical] = {}
-
-    activity_defs = [d for d in defs if d.stat in ACTIVITY_STATS]
+    numeric = [d for d in defs if d.kind is not Kind.CATEGORY]
+    # One float block, filled column by column: no per-column arrays to stack afterwards.
+    matrix = np.full((len(rows), len(numeric)), np.nan, order="F")
+    column_of = {d.name: j for j, d in enumerate(numeric)}
+    activity_defs = [d for d in numeric if d.stat in ACTIVITY_STATS]
     if spec.has_activities and activity_defs:
-        columns.update(
-            _activity_columns(leads, activities, spec, activity_defs, row_lead, as_of, max_pairs)
+        _fill_activity_columns(
+            matrix, column_of, leads, activities, spec, activity_defs, row_lead, as_of, max_pairs
         )
-    columns.update(_lead_columns(leads, defs, spec, row_lead, as_of))
-    frame = pd.DataFrame(columns, index=rows.index)
-    return frame[[d.name for d in defs]]
+    categorical = _fill_lead_columns(matrix, column_of, leads, defs, spec, row_lead, as_of)
+    frame = pd.DataFrame(matrix, columns=list(column_of), index=rows.index, copy=False)
+    for name, values in categorical.items():
+        frame[name] = values
+    return frame
 
 
-def _activity_columns(
+def _fill_activity_columns(
+    matrix: np.ndarray,
+    column_of: dict[str, int],
     leads: pd.DataFrame,
     activities: pd.DataFrame | None,
     spec: FeatureSpec,
@@ -443,7 +452,7 @@ def _activity_columns(
     row_lead: np.ndarray,
     as_of: np.ndarray,
     max_pairs: int,
-) -> dict[str, np.ndarray]:
+) -> None:
     events = _prepare_events(leads, activities, spec)
     n_leads = len(leads)
     created = (
@@ -451,7 +460,6 @@ def _activity_columns(
         if schema.CREATED_AT in leads.columns
         else np.full(n_leads, np.nan)
     )
-    out = {d.name: np.full(len(row_lead), np.nan) for d in defs}
     row_order = np.argsort(row_lead, kind="stable")
     sorted_leads = row_lead[row_order]
     for low, high in _chunks(row_lead, events.lead, n_leads, max_pairs):
@@ -479,25 +487,27 @@ def _activity_columns(
             rate_prior_strength=spec.rate_prior_strength,
         )
         for d in defs:
-            out[d.name][chunk_rows] = stats.compute(d, events.type_index)
-    return out
+            matrix[chunk_rows, column_of[d.name]] = stats.compute(d, events.type_index)
 
 
-def _lead_columns(
+def _fill_lead_columns(
+    matrix: np.ndarray,
+    column_of: dict[str, int],
     leads: pd.DataFrame,
     defs: list[FeatureDef],
     spec: FeatureSpec,
     row_lead: np.ndarray,
     as_of: np.ndarray,
-) -> dict[str, Any]:
+) -> dict[str, pd.Categorical]:
+    """Fill the numeric lead columns into ``matrix``; return the categorical ones."""
     columns: dict[str, Any] = {}
     by_name = {d.name: d for d in defs}
     if LEAD_AGE.name in by_name:
         created = to_epoch_seconds(leads[schema.CREATED_AT])[row_lead]
-        columns[LEAD_AGE.name] = (as_of - created) / SECONDS_PER_DAY
+        matrix[:, column_of[LEAD_AGE.name]] = (as_of - created) / SECONDS_PER_DAY
     if COMPANY_SIZE.name in by_name:
         sizes, _ = text.parse_company_size(leads[schema.COMPANY_SIZE])
-        columns[COMPANY_SIZE.name] = sizes.to_numpy(dtype="float64")[row_lead]
+        matrix[:, column_of[COMPANY_SIZE.name]] = sizes.to_numpy(dtype="float64")[row_lead]
     wanted = [name for name in spec.categories if name in by_name]
     if wanted:
         per_lead = lead_categoricals(leads, spec.synonyms, spec.attributes)
@@ -505,8 +515,12 @@ def _lead_columns(
             categories = spec.categories[name]
             other = categories.index(text.OTHER)
             if name in per_lead:
-                codes = pd.Index(categories).get_indexer(pd.Index(per_lead[name].astype(object)))
-                codes = np.where(codes < 0, other, codes)[row_lead]
+                value_codes, uniques = pd.factorize(per_lead[name])
+                vocabulary_codes = pd.Index(categories).get_indexer(pd.Index(uniques, dtype=object))
+                vocabulary_codes = np.append(
+                    np.where(vocabulary_codes < 0, other, vocabulary_codes), other
+                )
+                codes = vocabulary_codes[value_codes][row_lead]
             else:
                 codes = np.full(len(row_lead), categories.index(text.MISSING))
             columns[name] = pd.Categorical.from_codes(
@@ -517,11 +531,12 @@ def _lead_columns(
         if d is None or role == Role.CATEGORICAL:
             continue
         if column not in leads.columns:
-            columns[d.name] = np.full(len(row_lead), np.nan)
-        elif role == Role.NUMERIC:
-            columns[d.name] = parse_numbers(leads[column]).to_numpy(dtype="float64")[row_lead]
+            continue  # stays missing
+        if role == Role.NUMERIC:
+            values = parse_numbers(leads[column]).to_numpy(dtype="float64")[row_lead]
         else:  # date: days before as-of; a date at or after as-of is not known yet
             when = to_epoch_seconds(parse_utc(leads[column]))[row_lead]
             days = (as_of - when) / SECONDS_PER_DAY
-            columns[d.name] = np.where(days > 0, days, np.nan)
+            values = np.where(days > 0, days, np.nan)
+        matrix[:, column_of[d.name]] = values
     return columns

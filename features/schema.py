@@ -70,4 +70,11 @@ def normalise_activity_type(values: pd.Series) -> pd.Series:
         text = text.str.strip().str.lower().str.replace(_NON_WORD, "_", regex=True).str.strip("_")
         return text.mask(text == "")
 
-    return pd.Series(pd.Categorical(map_distinct(values, fold)), index=values.index)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    # Spellings that fold to the same name share one category; missing stays missing (-1).
+    folded_codes, names = pd.factorize(map_distinct(pd.Series(uniques), fold))
+    lookup = np.append(folded_codes, -1)
+    return pd.Series(
+        pd.Categorical.from_codes(lookup[codes], categories=pd.Index(names, dtype=object)),
+        index=values.index,
+    )

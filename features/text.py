@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.features.schema import map_distinct
 
@@ -222,13 +224,17 @@ def _classify(title: str, rules: list[tuple[re.Pattern[str], str]]) -> str:
 
 
 def _map_unique(values: pd.Series, parse: Callable[[str], str]) -> pd.Series:
-    """Apply ``parse`` once per distinct non-missing value (titles repeat a lot)."""
-    text = values.astype("string").str.strip()
-    text = text.mask(text.str.lower().isin(PLACEHOLDERS))
-    uniques = text.dropna().unique()
-    mapping = {value: parse(str(value)) for value in uniques}
-    mapped = text.astype(object).map(mapping)
-    return mapped.where(mapped.notna(), MISSING).astype("string")
+    """Apply ``parse`` once per distinct value (titles repeat a lot); placeholders and
+    missing values are ``unknown``."""
+
+    def apply(uniques: pd.Series) -> pd.Series:
+        stripped = uniques.str.strip()
+        blank = stripped.isna() | stripped.str.lower().isin(PLACEHOLDERS)
+        parsed = [MISSING if b else parse(str(s)) for s, b in zip(stripped, blank, strict=True)]
+        return pd.Series(parsed, dtype="string")
+
+    out = pd.Series(map_distinct(values, apply), index=values.index, dtype="string")
+    return out.fillna(MISSING)
 
 
 def seniority(titles: pd.Series) -> pd.Series:
@@ -292,20 +298,20 @@ FREE_MAIL_DOMAINS = frozenset(
     }
 )
 
-_EMAIL = re.compile(r"^[^@\s]+@([a-z0-9.-]+\.[a-z]{2,})$")
+_EMAIL = r"^[^@\s]+@(?P<domain>[a-z0-9.-]+\.[a-z]{2,})$"
 
 
 def email_domain_kind(emails: pd.Series) -> pd.Series:
     """business, free_mail or unknown. Only the domain is looked at; the address itself
     never leaves this function."""
 
-    def kind(address: str) -> str:
-        match = _EMAIL.match(address.strip().lower())
-        if match is None:
-            return MISSING
-        return "free_mail" if match.group(1) in FREE_MAIL_DOMAINS else "business"
-
-    return _map_unique(emails, kind)
+    text = pa.array(emails.astype("string").str.strip().str.lower().array)
+    matched = pc.extract_regex(text, _EMAIL)
+    domain = pc.struct_field(matched, "domain")
+    valid = np.asarray(matched.is_valid(), dtype=bool) & np.asarray(domain.is_valid(), dtype=bool)
+    free = np.asarray(pc.fill_null(pc.is_in(domain, pa.array(sorted(FREE_MAIL_DOMAINS))), False))
+    kind = np.where(valid, np.where(free, "free_mail", "business"), MISSING)
+    return pd.Series(kind, index=emails.index, dtype="string")
 
 
 _NUMBER = r"(\d[\d.,' ]*)"

@@ -22,6 +22,11 @@ def to_epoch_seconds(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return seconds.astype("float64").to_numpy()
 
 
+def to_epoch_micros(values: pd.Series) -> np.ndarray:
+    """Exact microseconds since the epoch as int64 (missing as the minimum int64)."""
+    return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").view("int64")
+
+
 def parse_utc(values: pd.Series) -> pd.Series:
     """Parse ISO 8601 text to tz-aware UTC; values without an offset are taken as UTC.
     Unparsable values become NaT (callers decide whether that is an error)."""

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features import schema
+from leadscore.features.keys import exact_duplicates, positions
 from leadscore.features.schema import normalise_activity_type
-from leadscore.features.timeutil import parse_utc, to_epoch_seconds
+from leadscore.features.timeutil import parse_utc, to_epoch_micros, to_epoch_seconds
 from leadscore.pipelines.config import Config, OutcomeSpellings
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,11 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip()
-    return text.fillna("")
+    """Stripped text, missing as ''. String columns (Arrow-backed from CSV or Parquet) are
+    stripped in place of being converted, which matters at tens of millions of rows."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        values = values.astype("string")
+    return values.str.strip().fillna("")
 
 
 def _timestamps(frame: pd.DataFrame, column: str, source: str, required: bool) -> pd.Series:
@@ -280,7 +284,10 @@ def validate_activities(frame: pd.DataFrame, source: str, config: Config) -> pd.
     if schema.VALUE in frame.columns:
         raw = frame[schema.VALUE]
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
-        present = raw.notna() & (_as_text(raw) != "")
+        if pd.api.types.is_numeric_dtype(raw.dtype):
+            present = raw.notna()
+        else:
+            present = raw.notna() & (_as_text(raw) != "")
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0.0)))
         if bad.any():
             log.warning(
@@ -313,7 +320,7 @@ def link_activities(
     the lead's created_at, and exact duplicate rows."""
     rejects = []
     lead_index = pd.Index(leads[schema.LEAD_ID])
-    position = lead_index.get_indexer(activities[schema.LEAD_ID])
+    position = positions(leads[schema.LEAD_ID], activities[schema.LEAD_ID])
     known = pd.Series(position >= 0, index=activities.index)
     no_type = activities[schema.ACTIVITY_TYPE].isna()
     rejects.append(_reject(activities, ~known, source, "lead_id not found in leads"))
@@ -325,7 +332,7 @@ def link_activities(
         early = keep & pd.Series(occurred < created, index=activities.index)
         rejects.append(_reject(activities, early, source, "occurred before the lead's created_at"))
         keep &= ~early
-    duplicate = keep & activities.duplicated(keep="first")
+    duplicate = keep & _duplicates(activities, position)
     rejects.append(_reject(activities, duplicate, source, "exact duplicate of an earlier row"))
     keep &= ~duplicate
     rejected = pd.concat(
@@ -345,6 +352,24 @@ def link_activities(
         position[keep.to_numpy()], dtype=pd.CategoricalDtype(lead_index)
     )
     return kept, rejected
+
+
+def _duplicates(activities: pd.DataFrame, position: np.ndarray) -> pd.Series:
+    """Exact repeats of an earlier row (same lead, time, type and value)."""
+    types = activities[schema.ACTIVITY_TYPE]
+    type_codes = (
+        types.cat.codes.to_numpy()
+        if isinstance(types.dtype, pd.CategoricalDtype)
+        else pd.factorize(types, use_na_sentinel=True)[0]
+    )
+    columns = [
+        position.astype("int64"),
+        to_epoch_micros(activities[schema.OCCURRED_AT]),
+        type_codes.astype("int64"),
+    ]
+    if schema.VALUE in activities.columns:
+        columns.append(activities[schema.VALUE].to_numpy(dtype="float64", na_value=np.nan))
+    return pd.Series(exact_duplicates(columns), index=activities.index)
 
 
 def fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
