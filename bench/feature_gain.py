@@ -15,9 +15,9 @@ import logging
 import statistics
 
 from leadscore.pipelines.config import Config
+from leadscore.pipelines.fitting import fit
 from leadscore.pipelines.synthetic import generate
 from leadscore.pipelines.tables import prepare_tables
-from leadscore.pipelines.train import fit
 
 
 def main() -> None:

@@ -33,8 +33,13 @@ def to_matrix(features: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def booster_params(settings: Any) -> dict[str, Any]:
-    return {
+def booster_params(settings: Any, monotone: list[int] | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = (
+        {"monotone_constraints": monotone, "monotone_constraints_method": "advanced"}
+        if monotone
+        else {}
+    )
+    return extra | {
         "objective": "binary",
         "learning_rate": settings.learning_rate,
         "num_leaves": settings.num_leaves,
@@ -58,10 +63,11 @@ def fit_booster(
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     valid: tuple[np.ndarray, np.ndarray, np.ndarray],
     settings: Any,
+    monotone: list[int] | None = None,
 ) -> tuple[lgb.Booster, int]:
     """Find the number of rounds by early stopping on ``valid`` (later in time than
     ``train``), then refit on both with that many rounds. Returns (booster, rounds)."""
-    params = booster_params(settings)
+    params = booster_params(settings, monotone)
     categorical = [i for i, n in enumerate(spec.feature_names) if n in spec.categories]
     names = spec.feature_names
 
@@ -93,19 +99,26 @@ def fit_booster(
         np.concatenate([train[2], valid[2]]),
         rounds,
         settings,
+        monotone,
     )
     return booster, rounds
 
 
 def train_booster(
-    spec: FeatureSpec, x: np.ndarray, y: np.ndarray, w: np.ndarray, rounds: int, settings: Any
+    spec: FeatureSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    rounds: int,
+    settings: Any,
+    monotone: list[int] | None = None,
 ) -> lgb.Booster:
     """A fixed number of rounds on all the rows given."""
     categorical = [i for i, n in enumerate(spec.feature_names) if n in spec.categories]
     data = lgb.Dataset(
         x, label=y, weight=w, feature_name=spec.feature_names, categorical_feature=categorical
     )
-    return lgb.train(booster_params(settings), data, num_boost_round=rounds)
+    return lgb.train(booster_params(settings, monotone), data, num_boost_round=rounds)
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:

@@ -41,8 +41,12 @@ def top_share_metrics(
     return precision, recall
 
 
+TOP_SHARES = (0.05, 0.10, 0.20)
+
+
 def evaluate(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> dict[str, float]:
-    """ROC AUC, PR AUC, log loss, Brier, ECE, precision and recall in the top 10%."""
+    """ROC AUC, PR AUC, log loss, Brier, ECE; precision, recall and lift (precision over the
+    base rate) in the top 5, 10 and 20%."""
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     out: dict[str, float] = {
@@ -55,9 +59,14 @@ def evaluate(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> 
         out["log_loss"] = float(log_loss(y, p, sample_weight=weight, labels=[0, 1]))
     out["brier"] = float(brier_score_loss(y, p, sample_weight=weight))
     out["ece"] = expected_calibration_error(y, p, weight)
-    precision, recall = top_share_metrics(y, p, 0.10, weight)
-    out["precision_top10"] = precision
-    out["recall_top10"] = recall
+    for share in TOP_SHARES:
+        precision, recall = top_share_metrics(y, p, share, weight)
+        pct = round(share * 100)
+        out[f"precision_top{pct}"] = precision
+        out[f"recall_top{pct}"] = recall
+        out[f"lift_top{pct}"] = (
+            precision / out["base_rate"] if out["base_rate"] > 0 else float("nan")
+        )
     return out
 
 

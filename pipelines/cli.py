@@ -141,25 +141,15 @@ def train(
         cfg = load_config(config)
         uri = tracking.configure_tracking()
         result = run_train(leads, activities, cfg)
-        table = Table(title=f"Most recent period ({result.split})")
-        table.add_column("metric")
-        table.add_column("LightGBM (calibrated)", justify="right")
-        table.add_column("logistic baseline", justify="right")
-        for key in (
-            "roc_auc",
-            "pr_auc",
-            "log_loss",
-            "brier",
-            "ece",
-            "precision_top10",
-            "recall_top10",
-        ):
-            table.add_row(
-                key,
-                f"{result.metrics.get(key, float('nan')):.4f}",
-                f"{result.baseline_metrics.get(key, float('nan')):.4f}",
-            )
-        console.print(table)
+        console.print(_metric_table(
+            f"Most recent period ({result.split})",
+            {"LightGBM (calibrated)": result.metrics, "logistic baseline": result.baseline_metrics},
+        ))  # fmt: skip
+        if result.backtest is not None and not result.backtest.empty:
+            console.print(_metric_table(
+                "Rolling-origin backtest (all folds pooled)",
+                {r["model"]: r for r in result.backtest.to_dict("records")},
+            ))  # fmt: skip
         console.print(
             _tier_table(
                 result.tier_table_out_of_time,
@@ -173,17 +163,41 @@ def train(
                 "Tiers of the registered model (thresholds learned on the most recent leads)",
             )
         )
+        if result.tier_changes is not None:
+            moved = int(
+                result.tier_changes.to_numpy().sum() - result.tier_changes.to_numpy().trace()
+            )
+            console.print(
+                f"Open leads changing tier against the champion: {moved} of "
+                f"{int(result.tier_changes.to_numpy().sum())}\n{result.tier_changes.to_string()}"
+            )
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         for leak in result.leaks:
             console.print(f"[bold red]{leak}[/]", highlight=False)
-        status = "champion" if result.is_champion else "not promoted"
+        status = "champion" if result.is_champion else "challenger, not promoted"
         console.print(
             f"Registered [bold]{result.model_name}[/] v{result.version} ({status}: "
             f"{result.champion_reason}). MLflow run {result.run_id} in {uri}"
         )
 
     _run(job)
+
+
+METRICS_SHOWN = (
+    "roc_auc", "pr_auc", "log_loss", "brier", "ece", "precision_top10", "recall_top10",
+    "lift_top10",
+)  # fmt: skip
+
+
+def _metric_table(title: str, columns: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for key in METRICS_SHOWN:
+        table.add_row(key, *(f"{values.get(key, float('nan')):.4f}" for values in columns.values()))
+    return table
 
 
 def _tier_table(frame: pd.DataFrame, title: str) -> Table:
@@ -296,7 +310,8 @@ def promote(
     version: Annotated[str, typer.Option("--version", help="Model version to make champion.")],
     config: ConfigOpt = None,
 ) -> None:
-    """Point the `champion` alias at a given model version."""
+    """Point the `champion` alias at a model version; the old champion stays reachable as
+    `previous_champion` (see `rollback`)."""
     _setup_logging(False, False)
     from leadscore.pipelines import tracking
 
@@ -305,8 +320,132 @@ def promote(
         tracking.configure_tracking()
         name = cfg.registry.model_name
         tracking.load_model(f"models:/{name}/{version}")
-        tracking.set_alias(name, tracking.CHAMPION, version)
-        console.print(f"{name} v{version} is now the champion")
+        old = tracking.promote(name, version)
+        console.print(f"{name} v{version} is now the champion (was v{old})")
+
+    _run(job)
+
+
+@app.command()
+def rollback(config: ConfigOpt = None) -> None:
+    """Make the previous champion the champion again (swap with `previous_champion`)."""
+    _setup_logging(False, False)
+    from leadscore.pipelines import tracking
+
+    def job() -> None:
+        cfg = load_config(config)
+        tracking.configure_tracking()
+        name = cfg.registry.model_name
+        restored, demoted = tracking.rollback(name)
+        console.print(f"{name} v{restored} is the champion again (v{demoted} is previous_champion)")
+
+    _run(job)
+
+
+@app.command()
+def backtest(
+    leads: LeadsOpt,
+    activities: ActivitiesOpt = None,
+    config: ConfigOpt = None,
+    shuffled: Annotated[
+        bool,
+        typer.Option(
+            "--shuffled/--no-shuffled",
+            help="Also run a shuffled 5-fold cross-validation, to see what a random split claims.",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Rolling-origin backtest: train on the past, judge on the next slice, several folds,
+    next to the logistic baseline and a points rule. Logged to MLflow; registers nothing."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.evaluation import backtest_job
+
+    def job() -> None:
+        cfg = load_config(config)
+        tracking.configure_tracking()
+        report = backtest_job(leads, activities, cfg, shuffled)
+        history = report.history
+        per_fold = Table(title=f"Backtest per fold ({history.how}): ROC AUC / PR AUC / ECE")
+        per_fold.add_column("fold")
+        per_fold.add_column("leads", justify="right")
+        models = list(dict.fromkeys(history.per_fold["model"]))
+        for model in models:
+            per_fold.add_column(model, justify="right")
+        for fold, part in history.per_fold.groupby("fold", sort=True):
+            cells = part.set_index("model")
+            per_fold.add_row(
+                str(fold), f"{int(cells['leads'].iloc[0])}",
+                *(f"{cells.loc[m, 'roc_auc']:.3f} / {cells.loc[m, 'pr_auc']:.3f} / "
+                  f"{cells.loc[m, 'ece']:.3f}" if m in cells.index else "n/a" for m in models),
+            )  # fmt: skip
+        console.print(per_fold)
+        columns = {r["model"]: r for r in history.overall.to_dict("records")}
+        if report.shuffled is not None:
+            columns |= {
+                f"{r['model']} (shuffled CV)": r for r in report.shuffled.to_dict("records")
+            }
+        console.print(_metric_table("All folds pooled", columns))
+        for note in report.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        console.print(f"MLflow run {report.run_id}")
+
+    _run(job)
+
+
+@app.command()
+def monitor(
+    leads: LeadsOpt,
+    scores: Annotated[
+        list[Path],
+        typer.Option(
+            "--scores", help="Score outputs kept over time: files or folders (repeatable)."
+        ),
+    ],
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Compare what the tiers promised with the outcomes that arrived since the leads were
+    scored; say when to recalibrate or retrain."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.monitor import monitor as run_monitor
+
+    def job() -> None:
+        cfg = load_config(config)
+        tracking.configure_tracking()
+        report = run_monitor(leads, scores, cfg)
+        console.print(
+            f"{report.scored_rows} scored rows; {report.with_outcome} with an outcome since; "
+            f"{report.still_open} still open"
+        )
+        if not report.tiers.empty:
+            table = Table(title="Tier promises")
+            for column in ("model", "tier", "leads", "promised", "realised (95% CI)"):
+                table.add_column(column, justify="left" if column in ("model", "tier") else "right")
+            for r in report.tiers.to_dict("records"):
+                table.add_row(
+                    str(r["model_version"]), str(r["tier"]), str(r["scored_with_outcome"]),
+                    f"{r['promised_win_rate']:.1%}",
+                    f"{r['realised_win_rate']:.1%} "
+                    f"({r['realised_low']:.0%}-{r['realised_high']:.0%})",
+                )  # fmt: skip
+            console.print(table)
+        if not report.cohorts.empty:
+            table = Table(title="Calibration per cohort (month scored)")
+            for column in ("cohort", "leads", "mean predicted", "realised", "ECE", "ROC AUC"):
+                table.add_column(column, justify="left" if column == "cohort" else "right")
+            for r in report.cohorts.to_dict("records"):
+                table.add_row(
+                    str(r["cohort"]), str(r["scored_with_outcome"]), f"{r['mean_probability']:.1%}",
+                    f"{r['realised_win_rate']:.1%}", f"{r['ece']:.3f}", f"{r['roc_auc']:.3f}",
+                )  # fmt: skip
+            console.print(table)
+        for line in report.advice:
+            console.print(f"[bold]advice:[/] {line}")
 
     _run(job)
 

@@ -12,6 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from leadscore.features import schema
 from leadscore.features.build import FeatureSettings
 from leadscore.features.leakage import LeakageSettings
+from leadscore.models.settings import (
+    BacktestSettings,
+    LightGBMSettings,
+    MinimumData,
+    SplitSettings,
+    ThresholdSettings,
+    TuningSettings,
+)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -78,61 +86,18 @@ class ColumnMapping(BaseModel):
     activities: dict[str, str] = Field(default_factory=dict)
 
 
-class SplitSettings(BaseModel):
-    """Forward-in-time split of closed leads by their close time."""
+class ExportSettings(BaseModel):
+    """Facts about an export that its columns cannot tell."""
 
     model_config = _FROZEN
 
-    calibration_share: float = Field(default=0.2, gt=0.0, lt=0.5)
-    test_share: float = Field(default=0.2, gt=0.0, lt=0.5)
-    snapshot_every_days: int = Field(
-        default=7, ge=1, description="Training rows: one as-of every N days of a lead's life."
+    row_number_as_lead_id: bool = Field(
+        default=False,
+        description="The export has no id column: use the data row number (1, 2, ...) as lead_id.",
     )
-    max_rows_per_lead: int = Field(default=24, ge=1)
-    no_close_date_horizon_days: int = Field(
-        default=14,
-        ge=1,
-        description="Closed leads without closed_at get one row this many days after creation.",
-    )
-
-
-class LightGBMSettings(BaseModel):
-    model_config = _FROZEN
-
-    n_estimators: int = Field(default=1000, ge=1)
-    learning_rate: float = Field(default=0.05, gt=0.0)
-    num_leaves: int = Field(default=15, ge=2)
-    min_child_samples: int = Field(default=100, ge=1)
-    subsample: float = Field(default=0.8, gt=0.0, le=1.0)
-    colsample_bytree: float = Field(default=0.5, gt=0.0, le=1.0)
-    reg_lambda: float = Field(default=1.0, ge=0.0)
-    early_stopping_rounds: int = Field(default=50, ge=1)
-    seed: int = 7
-    num_threads: int = Field(default=2, ge=1)
-
-
-class TierPolicy(BaseModel):
-    """How one tier threshold is learned from outcomes on held-out recent data.
-
-    - ``win_rate``: the lowest threshold whose leads (at or above it) still win at least
-      ``target`` of the time.
-    - ``capture_share``: the highest threshold that keeps ``target`` of all eventual wins
-      at or above it.
-    - ``top_share``: the top ``target`` share of leads."""
-
-    model_config = _FROZEN
-
-    policy: Literal["win_rate", "capture_share", "top_share"]
-    target: float = Field(gt=0.0, le=1.0)
-
-
-class ThresholdSettings(BaseModel):
-    model_config = _FROZEN
-
-    sql: TierPolicy = TierPolicy(policy="win_rate", target=0.5)
-    mql: TierPolicy = TierPolicy(policy="capture_share", target=0.9)
-    min_tier_rows: int = Field(
-        default=30, ge=1, description="A tier needs this many held-out rows to be trusted."
+    row_order_is_time: bool = Field(
+        default=False,
+        description="Rows are in time order (no timestamps): split forward by row position.",
     )
 
 
@@ -165,12 +130,16 @@ class Config(BaseModel):
 
     columns: ColumnMapping = ColumnMapping()
     outcome_values: OutcomeSpellings = OutcomeSpellings()
+    export: ExportSettings = ExportSettings()
     features: FeatureSettings = FeatureSettings()
     leakage: LeakageSettings = LeakageSettings()
+    minimum_data: MinimumData = MinimumData()
     split: SplitSettings = SplitSettings()
     lightgbm: LightGBMSettings = LightGBMSettings()
+    tuning: TuningSettings = TuningSettings()
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     thresholds: ThresholdSettings = ThresholdSettings()
+    backtest: BacktestSettings = BacktestSettings()
     registry: RegistrySettings = RegistrySettings()
     scoring: ScoringSettings = ScoringSettings()
 

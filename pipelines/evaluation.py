@@ -1,23 +1,31 @@
-"""Judging a trained recipe the way it will be used: train on one generated CRM world as of
-its export date, score the leads open at that date in another world (a different seed), and
-compare with the outcomes that only the generator knows."""
+"""Judging the recipe: on held-out generated worlds (train on one world as of its export
+date, score the leads open then in another, compare with outcomes only the generator knows),
+and by the rolling-origin backtest on any export (`leadscore backtest`)."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.build import build_features
+from leadscore.models.backtest import BacktestResult, backtest, shuffled_cv
 from leadscore.models.booster import baseline_proba
 from leadscore.models.metrics import evaluate
+from leadscore.models.recipe import Part, choose_booster
+from leadscore.models.split import CALIBRATION, TRAIN, split_by_time
+from leadscore.pipelines import plots, tracking
 from leadscore.pipelines.config import Config
+from leadscore.pipelines.fitting import check_enough, fit, gate_leaks, training_set
 from leadscore.pipelines.score import open_leads
 from leadscore.pipelines.synthetic import World
-from leadscore.pipelines.tables import prepare_tables
-from leadscore.pipelines.train import fit
+from leadscore.pipelines.tables import load_tables, prepare_tables
 
 
 def holdout_quality(train_world: World, holdout_world: World, config: Config) -> dict[str, Any]:
@@ -54,3 +62,68 @@ def holdout_quality(train_world: World, holdout_world: World, config: Config) ->
         "tier_win_rates": tier_rates,
         "tier_shares": {t: float(np.mean(tiers == t)) for t in schema.TIERS},
     }
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    history: BacktestResult
+    shuffled: pd.DataFrame | None  # overall metrics of a shuffled cross-validation
+    run_id: str
+    notes: list[str]
+
+
+def backtest_job(
+    leads_path: Path, activities_path: Path | None, config: Config, shuffled: bool
+) -> BacktestReport:
+    """`leadscore backtest`: the rolling-origin backtest alone (and, if asked, the shuffled
+    cross-validation it should be compared with), logged to MLflow; nothing is registered."""
+    tables = load_tables(leads_path, activities_path, config)
+    source = str(leads_path)
+    notes = check_enough(tables.leads, source, config)
+    spec, rows, features, _ = training_set(tables, config, source)
+    period, _ = split_by_time(rows, config.split.calibration_share, config.split.test_share)
+    spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
+    notes += [leak.describe() for leak in leaks]
+    parts = {
+        name: Part(rows[period == name].reset_index(drop=True),
+                   features[period == name].reset_index(drop=True))
+        for name in (TRAIN, CALIBRATION)
+    }  # fmt: skip
+    choice = choose_booster(spec, parts[TRAIN], parts[CALIBRATION], config.lightgbm, config.tuning)
+    folds = config.backtest.folds or 4
+    history = backtest(
+        rows, features, spec, choice, folds=folds, fold_share=config.backtest.fold_share,
+        calibration_share=config.split.calibration_share, calibration_method=config.calibration,
+        points_rule=config.backtest.points,
+    )  # fmt: skip
+    contrast = None
+    if shuffled:
+        contrast = shuffled_cv(
+            rows,
+            features,
+            spec,
+            choice,
+            folds=5,
+            calibration_share=config.split.calibration_share,
+            calibration_method=config.calibration,
+        )
+    tracking.ensure_experiment(config.registry.experiment)
+    with mlflow.start_run(run_name="backtest") as run, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        mlflow.set_tags({"leadscore.job": "backtest", "split": history.how})
+        mlflow.log_params({"folds": folds, "fold_share": config.backtest.fold_share})
+        history.per_fold.to_csv(out / "backtest_per_fold.csv", index=False)
+        history.overall.to_csv(out / "backtest_overall.csv", index=False)
+        for record in history.overall.to_dict("records"):
+            for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10"):
+                if key in record and np.isfinite(record[key]):
+                    mlflow.log_metric(f"backtest_{record['model']}_{key}", record[key])
+        if contrast is not None:
+            contrast.to_csv(out / "shuffled_cv_overall.csv", index=False)
+            for record in contrast.to_dict("records"):
+                mlflow.log_metric(f"shuffled_cv_{record['model']}_roc_auc", record["roc_auc"])
+        if not history.predictions.empty:
+            plots.backtest_plots(history.predictions, out)
+        mlflow.log_artifacts(str(out), artifact_path="report")
+        run_id = run.info.run_id
+    return BacktestReport(history, contrast, run_id, notes)

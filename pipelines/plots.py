@@ -53,3 +53,49 @@ def importance_plot(importance: pd.DataFrame, path: Path, top: int = 20) -> Path
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def backtest_plots(predictions: pd.DataFrame, out: Path) -> list[Path]:
+    """ROC and precision-recall curves, calibration and cumulative lift of the pooled
+    backtest predictions, one line per model."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    plt = _pyplot()
+    y, w = predictions["label"].to_numpy(), predictions["weight"].to_numpy()
+    models = [c for c in predictions.columns if c.startswith("p_") and predictions[c].notna().all()]
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4.5))
+    for column in models:
+        p = predictions[column].to_numpy()
+        fpr, tpr, _ = roc_curve(y, p, sample_weight=w)
+        roc_ax.plot(fpr, tpr, label=column.removeprefix("p_"))
+        precision, recall, _ = precision_recall_curve(y, p, sample_weight=w)
+        pr_ax.plot(recall, precision, label=column.removeprefix("p_"))
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, backtest")
+    pr_ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, backtest")
+    roc_ax.legend(loc="lower right")
+    fig.tight_layout()
+    curves = out / "backtest_roc_pr.png"
+    fig.savefig(curves, dpi=110)
+    plt.close(fig)
+
+    calibration = calibration_plot(
+        y, {c.removeprefix("p_"): predictions[c].to_numpy() for c in models}, w,
+        out / "backtest_calibration.png",
+    )  # fmt: skip
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for column in models:
+        order = np.argsort(-predictions[column].to_numpy(), kind="stable")
+        share = np.cumsum(w[order]) / w.sum()
+        captured = np.cumsum((w * y)[order]) / max((w * y).sum(), 1e-12)
+        ax.plot(share, captured, label=column.removeprefix("p_"))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
+    ax.set(xlabel="share of leads, best first", ylabel="share of wins captured",
+           title="Cumulative gains (lift), backtest")  # fmt: skip
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    lift = out / "backtest_lift.png"
+    fig.savefig(lift, dpi=110)
+    plt.close(fig)
+    return [curves, calibration, lift]

@@ -227,6 +227,15 @@ def map_outcomes(values: pd.Series, spellings: OutcomeSpellings, source: str) ->
 
 def validate_leads(frame: pd.DataFrame, source: str, config: Config) -> pd.DataFrame:
     frame = _apply_mapping(frame, config.columns.leads, source)
+    if config.export.row_number_as_lead_id:
+        if schema.LEAD_ID in frame.columns:
+            raise InputError(
+                source,
+                "export.row_number_as_lead_id is set but the file has a lead_id column",
+                column=schema.LEAD_ID,
+                expected="either an id column or the row-number option, not both",
+            )
+        frame = frame.assign(**{schema.LEAD_ID: [str(i) for i in range(1, len(frame) + 1)]})
     _require(frame, schema.LEAD_REQUIRED, source)
     if frame.empty:
         raise InputError(source, "has a header but no rows", expected="at least one lead")

@@ -20,6 +20,8 @@ from leadscore.models.scorer import IncompatibleModelError, LeadScoringModel
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous_champion"
 DEFAULT_DB = "mlflow.db"
 
 
@@ -154,13 +156,41 @@ def load_model(uri: str) -> ResolvedModel:
     return ResolvedModel(model=model, uri=uri, name=name, version=version)
 
 
-def champion_version(name: str) -> str | None:
-    client = MlflowClient()
+def alias_version(name: str, alias: str) -> str | None:
+    """The version an alias points at, or None (no such model or alias)."""
     try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def promote(name: str, version: str) -> str | None:
+    """Make ``version`` the champion; the old champion becomes ``previous_champion`` (what
+    ``rollback`` returns to). Returns the old champion's version."""
+    client = MlflowClient()
+    old = alias_version(name, CHAMPION)
+    if old is not None and old != version:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if alias_version(name, CHALLENGER) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    return old
+
+
+def rollback(name: str) -> tuple[str, str]:
+    """Swap ``champion`` and ``previous_champion``. Returns (restored, demoted)."""
+    previous = alias_version(name, PREVIOUS)
+    current = alias_version(name, CHAMPION)
+    if previous is None or current is None:
+        raise ModelResolutionError(
+            f"nothing to roll back to: '{name}' has no '{PREVIOUS}' alias (it is set when a "
+            "champion is replaced)"
+        )
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_alias(name, PREVIOUS, current)
+    return previous, current

@@ -15,9 +15,9 @@ from leadscore.features.leakage import LeakageSettings, excluded_features, find_
 from leadscore.features.registry import attribute_feature
 from leadscore.features.snapshots import training_rows
 from leadscore.pipelines.config import Config
+from leadscore.pipelines.fitting import fit
 from leadscore.pipelines.synthetic import generate
 from leadscore.pipelines.tables import prepare_tables
-from leadscore.pipelines.train import fit
 
 BASE = pd.Timestamp("2025-01-01", tz="UTC")
 

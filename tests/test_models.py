@@ -11,7 +11,7 @@ from leadscore.features.snapshots import ORDER_TIME
 from leadscore.models.calibration import Calibrator, choose_calibrator, fit_calibrator
 from leadscore.models.metrics import evaluate, expected_calibration_error, top_share_metrics
 from leadscore.models.split import CALIBRATION, TEST, TRAIN, split_by_time
-from leadscore.models.thresholds import Policy, learn_thresholds, tier_table, wilson_interval
+from leadscore.models.thresholds import HeldOut, Policy, learn_thresholds, tier_table, weekly_inflow
 
 
 def test_ece_of_a_perfect_and_a_biased_model() -> None:
@@ -68,25 +68,28 @@ def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_win_rate_and_capture_policies() -> None:
     p, y = _calibrated(50_000, 4)
-    w = np.ones_like(p)
+    held = HeldOut.of(p, y)
     thresholds = learn_thresholds(
-        p, y, w, Policy("win_rate", 0.5), Policy("capture_share", 0.8), min_tier_rows=30
+        held, Policy("win_rate", 0.5), Policy("capture_share", 0.8), min_tier_rows=30
     )
     assert thresholds.mql < thresholds.sql
-    table = tier_table(p, y, w, thresholds).set_index("tier")
+    table = tier_table(held, thresholds, n_boot=100).set_index("tier")
     assert table.loc[schema.TIER_SQL, "win_rate"] == pytest.approx(0.5, abs=0.01)
+    sql = table.loc[schema.TIER_SQL]
+    assert sql["win_rate_low"] < 0.5 < sql["win_rate_high"]
     captured = table.loc[[schema.TIER_SQL, schema.TIER_MQL], "share_of_wins"].sum()
     assert captured == pytest.approx(0.8, abs=0.01)
     assert table["share_of_leads"].sum() == pytest.approx(1.0)
+    assert table["calibration_gap"].abs().max() < 0.02
     assert not thresholds.notes
 
 
 def test_unreachable_win_rate_falls_back_with_a_note() -> None:
-    p, y = _calibrated(5000, 5)
+    p, _ = _calibrated(5000, 5)
     p = p * 0.3  # nobody is ever likely
     y = (np.random.default_rng(6).random(p.size) < p).astype(int)
     thresholds = learn_thresholds(
-        p, y, np.ones_like(p), Policy("win_rate", 0.9), Policy("capture_share", 0.8), 30
+        HeldOut.of(p, y), Policy("win_rate", 0.9), Policy("capture_share", 0.8), 30
     )
     assert thresholds.notes and "best achievable" in thresholds.notes[0]
 
@@ -95,22 +98,47 @@ def test_base_rate_above_target_uses_the_marginal_reading() -> None:
     p = np.array([0.9] * 50 + [0.6] * 50 + [0.3] * 50)
     y = np.array([1] * 45 + [0] * 5 + [1] * 30 + [0] * 20 + [1] * 15 + [0] * 35)
     thresholds = learn_thresholds(
-        p, y, np.ones_like(p), Policy("win_rate", 0.4), Policy("capture_share", 0.9), 10
+        HeldOut.of(p, y), Policy("win_rate", 0.4), Policy("capture_share", 0.9), 10
     )
     assert thresholds.sql == 0.6
     assert "already reaches" in thresholds.notes[0]
 
 
-def test_tiers_assignment_and_interval() -> None:
+def test_top_share_policy() -> None:
     p, y = _calibrated(1000, 7)
     thresholds = learn_thresholds(
-        p, y, np.ones_like(p), Policy("top_share", 0.1), Policy("top_share", 0.3), 10
+        HeldOut.of(p, y), Policy("top_share", 0.1), Policy("top_share", 0.3), 10
     )
     tiers = thresholds.assign(p)
     assert np.mean(tiers == schema.TIER_SQL) == pytest.approx(0.1, abs=0.01)
     assert np.mean(tiers != schema.TIER_UNQUALIFIED) == pytest.approx(0.3, abs=0.01)
-    low, high = wilson_interval(30, 100)
-    assert low < 0.3 < high
+
+
+def test_capacity_policy_counts_each_lead_once() -> None:
+    rng = np.random.default_rng(8)
+    leads = np.repeat(np.arange(2000), 3)  # three nightly rows per lead
+    p = np.clip(np.repeat(rng.beta(0.6, 2.5, 2000), 3) + rng.normal(0, 0.02, 6000), 0, 1)
+    y = (np.repeat(rng.random(2000), 3) < p).astype(int)
+    held = HeldOut.of(p, y, lead=leads, weekly_inflow=100.0)
+    thresholds = learn_thresholds(held, Policy("capacity", 12.0), Policy("top_share", 0.5), 10)
+    reaching = held.per_lead()["p"] >= thresholds.sql
+    assert reaching.mean() * 100.0 <= 12.0  # at most 12 SQL hand-overs a week
+    assert reaching.mean() * 100.0 > 10.0  # and not needlessly fewer
+
+
+def test_expected_value_policy_matches_the_break_even_probability() -> None:
+    p, y = _calibrated(100_000, 9)
+    held = HeldOut.of(p, y)
+    thresholds = learn_thresholds(
+        held, Policy("expected_value", deal_value=10_000, cost=2_500), Policy("top_share", 0.6), 10
+    )
+    assert thresholds.sql == pytest.approx(0.25, abs=0.03)  # contact when p * 10000 >= 2500
+
+
+def test_weekly_inflow() -> None:
+    end = pd.Timestamp("2025-06-01", tz="UTC")
+    created = pd.Series(pd.date_range(end - pd.Timedelta(weeks=20), end, freq="1h", tz="UTC")[:-1])
+    assert weekly_inflow(created, end) == pytest.approx(7 * 24, rel=0.01)
 
 
 def test_forward_split_orders_leads_by_close_time() -> None:

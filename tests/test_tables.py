@@ -138,7 +138,7 @@ def test_config_maps_columns_and_outcomes(tmp_path: Path) -> None:
 
 
 def test_bad_config_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"thresholds\.sql\.target"):
+    with pytest.raises(ConfigError, match=r"thresholds\.sql: .*target between 0 and 1"):
         load_config(
             write(tmp_path / "c.yaml", "thresholds:\n  sql: {policy: win_rate, target: 3}\n")
         )

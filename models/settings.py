@@ -1,0 +1,125 @@
+"""Typed settings of the modelling steps; part of the YAML config, resolved once at the edge
+and passed down (the pipelines' ``Config`` composes them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadscore.models.thresholds import RATE_POLICIES, Policy
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class SplitSettings(BaseModel):
+    """Forward-in-time split of closed leads by their close time."""
+
+    model_config = _FROZEN
+
+    calibration_share: float = Field(default=0.2, gt=0.0, lt=0.5)
+    test_share: float = Field(default=0.2, gt=0.0, lt=0.5)
+    snapshot_every_days: int = Field(
+        default=7, ge=1, description="Training rows: one as-of every N days of a lead's life."
+    )
+    max_rows_per_lead: int = Field(default=24, ge=1)
+    no_close_date_horizon_days: int = Field(
+        default=14,
+        ge=1,
+        description="Closed leads without closed_at get one row this many days after creation.",
+    )
+
+
+class LightGBMSettings(BaseModel):
+    model_config = _FROZEN
+
+    n_estimators: int = Field(default=1000, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0.0)
+    num_leaves: int = Field(default=15, ge=2)
+    min_child_samples: int = Field(default=100, ge=1)
+    subsample: float = Field(default=0.8, gt=0.0, le=1.0)
+    colsample_bytree: float = Field(default=0.5, gt=0.0, le=1.0)
+    reg_lambda: float = Field(default=1.0, ge=0.0)
+    early_stopping_rounds: int = Field(default=50, ge=1)
+    seed: int = 7
+    num_threads: int = Field(default=2, ge=1)
+    monotone: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Never let more high-intent actions lower a score: 'auto' keeps the "
+        "constraint when it costs no accuracy on the calibration period.",
+    )
+    monotone_tolerance: float = Field(
+        default=0.002, ge=0.0, description="Relative log-loss cost the constraint may have."
+    )
+
+
+class TuningSettings(BaseModel):
+    """Optional hyperparameter search (Optuna), scored forward in time."""
+
+    model_config = _FROZEN
+
+    enabled: bool = False
+    budget_seconds: float = Field(default=300.0, gt=0.0)
+    max_trials: int = Field(default=60, ge=1)
+    seed: int = 7
+
+
+class TierPolicy(BaseModel):
+    """How one tier threshold is learned (see ``leadscore.models.thresholds``)."""
+
+    model_config = _FROZEN
+
+    policy: Literal["win_rate", "capture_share", "top_share", "capacity", "expected_value"]
+    target: float | None = Field(default=None, gt=0.0)
+    deal_value: float | None = Field(default=None, gt=0.0)
+    cost: float | None = Field(default=None, ge=0.0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TierPolicy:
+        if self.policy in RATE_POLICIES and (self.target is None or self.target > 1):
+            raise ValueError(f"policy {self.policy} needs a target between 0 and 1")
+        if self.policy == "capacity" and self.target is None:
+            raise ValueError("policy capacity needs a target: leads per week")
+        if self.policy == "expected_value" and (self.deal_value is None or self.cost is None):
+            raise ValueError("policy expected_value needs deal_value and cost")
+        return self
+
+    def as_policy(self) -> Policy:
+        return Policy(self.policy, self.target, self.deal_value, self.cost)
+
+
+class ThresholdSettings(BaseModel):
+    model_config = _FROZEN
+
+    sql: TierPolicy = TierPolicy(policy="win_rate", target=0.5)
+    mql: TierPolicy = TierPolicy(policy="capture_share", target=0.9)
+    min_tier_rows: int = Field(
+        default=30, ge=1, description="A tier needs this many held-out rows to be trusted."
+    )
+
+
+class BacktestSettings(BaseModel):
+    """Rolling-origin backtest: train on the past, judge on the next slice, several times."""
+
+    model_config = _FROZEN
+
+    folds: int = Field(default=4, ge=0, description="0 turns the backtest off.")
+    fold_share: float = Field(
+        default=0.1, gt=0.0, lt=0.5, description="Share of closed leads judged per fold."
+    )
+    points: dict[str, float] | None = Field(
+        default=None,
+        description="The points rule to compare with: {activity type | column | column=value: "
+        "points}. Default: fixed points per marketing action.",
+    )
+
+
+class MinimumData(BaseModel):
+    model_config = _FROZEN
+
+    min_class_leads: int = Field(
+        default=20, ge=2, description="Refuse to train with fewer won or lost leads."
+    )
+    comfortable_class_leads: int = Field(
+        default=200, ge=2, description="Warn, with the expected uncertainty, below this."
+    )

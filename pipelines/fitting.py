@@ -1,0 +1,334 @@
+"""Fitting, judged forward in time: pure computation on validated tables, no MLflow, no
+files. ``train`` logs and registers what ``fit`` returns."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from leadscore.features import schema
+from leadscore.features.build import FeatureSpec, build_features, fit_spec
+from leadscore.features.leakage import Leak, excluded_features, find_leaks
+from leadscore.features.snapshots import LABEL, ORDER_TIME, training_rows
+from leadscore.models.backtest import BacktestResult, backtest
+from leadscore.models.booster import baseline_proba, fit_baseline
+from leadscore.models.metrics import evaluate
+from leadscore.models.recipe import Part, calibrate, choose_booster, refit, thresholds_for
+from leadscore.models.scorer import LeadScoringModel
+from leadscore.models.split import CALIBRATION, TEST, TRAIN, split_by_time
+from leadscore.models.thresholds import HeldOut, tier_table, weekly_inflow
+from leadscore.pipelines import tracking
+from leadscore.pipelines.config import Config
+from leadscore.pipelines.tables import InputError, Tables
+
+log = logging.getLogger(__name__)
+
+
+class NotEnoughDataError(InputError):
+    """Too few won or lost leads to learn from."""
+
+
+def data_end(tables: Tables) -> pd.Timestamp:
+    """The latest timestamp anywhere in the tables: the export's "now"."""
+    stamps = [
+        tables.leads[c].max()
+        for c in (schema.CREATED_AT, schema.CLOSED_AT)
+        if c in tables.leads.columns
+    ]
+    if tables.activities is not None and not tables.activities.empty:
+        stamps.append(tables.activities[schema.OCCURRED_AT].max())
+    stamps = [s for s in stamps if pd.notna(s)]
+    return max(stamps) if stamps else pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def check_enough(leads: pd.DataFrame, source: str, config: Config) -> list[str]:
+    """Refuse below the minimum; below the comfortable amount, warn with the uncertainty to
+    expect. Returns the warnings."""
+    if schema.OUTCOME not in leads.columns:
+        raise InputError(
+            source,
+            "required column for training is missing",
+            column=schema.OUTCOME,
+            expected="won / lost for closed leads (map the export's column with `columns:`)",
+        )
+    won = int((leads[schema.OUTCOME] == schema.WON).sum())
+    lost = int((leads[schema.OUTCOME] == schema.LOST).sum())
+    need = config.minimum_data.min_class_leads
+    if won < need or lost < need:
+        raise NotEnoughDataError(
+            source,
+            f"too few closed leads to learn from: {won} won and {lost} lost",
+            column=schema.OUTCOME,
+            expected=f"at least {need} won and {need} lost leads "
+            f"({config.minimum_data.comfortable_class_leads} or more of each for trustworthy "
+            "tiers); wait for more outcomes or add older history",
+        )
+    comfortable = config.minimum_data.comfortable_class_leads
+    fewer = min(won, lost)
+    if fewer >= comfortable:
+        return []
+    # Hanley & McNeil's standard error of a ROC AUC of 0.75, and a tier of 50 leads.
+    auc = 0.75
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    n_test_won, n_test_lost = max(won // 5, 1), max(lost // 5, 1)
+    se = math.sqrt(
+        (auc * (1 - auc) + (n_test_won - 1) * (q1 - auc**2) + (n_test_lost - 1) * (q2 - auc**2))
+        / (n_test_won * n_test_lost)
+    )
+    tier_leads = max((n_test_won + n_test_lost) // 3, 1)
+    warning = (
+        f"only {won} won and {lost} lost leads: the most recent fifth that judges the model "
+        f"holds about {n_test_won} wins, so expect its ROC AUC to be uncertain by about "
+        f"+/-{1.96 * se:.2f} (95%) and the win rate of a tier holding a third of those leads by "
+        f"about +/-{1.96 * math.sqrt(0.25 / tier_leads):.0%}; {comfortable} of each make the "
+        "figures trustworthy"
+    )
+    log.warning("%s", warning)
+    return [warning]
+
+
+def drift_warning(parts: dict[str, Part], p_test_evaluated: np.ndarray) -> str | None:
+    """Warn when the latest leads convert very differently from the training period."""
+    rate = {
+        name: float(np.average(part.y, weights=part.w))
+        for name, part in parts.items()
+        if len(part.y)
+    }
+    old, new = rate[TRAIN], rate[TEST]
+    if old <= 0 or new <= 0:
+        return None
+    ratio = new / old
+    if 1 / 1.5 <= ratio <= 1.5 and abs(new - old) < 0.05:
+        return None
+    predicted = float(np.average(p_test_evaluated, weights=parts[TEST].w))
+    message = (
+        f"the conversion rate has shifted: the most recent leads won {new:.1%} of the time, "
+        f"the training period's {old:.1%} (calibration period {rate[CALIBRATION]:.1%}). A model "
+        f"calibrated on the past predicted {predicted:.1%} on average for the recent leads, so "
+        f"its probabilities are {'too low' if predicted < new else 'too high'} there; the "
+        "registered model is calibrated on the most recent period, so its probabilities follow "
+        "the recent rate as far as the history allows. Expect further drift to need a "
+        "recalibration (`leadscore monitor` tells when)."
+    )
+    log.warning("%s", message)
+    return message
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The outcome of fitting, before anything is logged.
+
+    ``metrics`` judge the recipe honestly: booster trained on the train period, calibrated
+    and thresholded on the calibration period, scored on the most recent (test) period it
+    never saw. ``model`` is what gets registered: the same recipe refitted on train +
+    calibration, with calibrator and thresholds learned on the most recent period, so
+    probabilities follow the latest base rate as far as the history allows."""
+
+    model: LeadScoringModel
+    rows: pd.DataFrame
+    period: np.ndarray
+    split: str
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    calibration_metrics: dict[str, float]
+    calibration_scores: dict[str, float]
+    final_metrics: dict[str, float]
+    tiers_test: pd.DataFrame
+    tiers_final: pd.DataFrame
+    p_test: np.ndarray
+    p_baseline: np.ndarray
+    baseline: Pipeline
+    importance: pd.DataFrame
+    backtest: BacktestResult | None
+    leaks: list[Leak]
+    notes: list[str] = field(default_factory=list)
+
+
+def _importance(model: LeadScoringModel, features: pd.DataFrame) -> pd.DataFrame:
+    contrib, _ = model.contributions(features)
+    gain = model.booster.feature_importance(importance_type="gain")
+    defs = model.spec.definitions()
+    table = pd.DataFrame(
+        {
+            "feature": [d.name for d in defs],
+            "label": [d.label for d in defs],
+            "family": [str(d.family) for d in defs],
+            "mean_abs_contribution": np.abs(contrib).mean(axis=0),
+            "gain": gain,
+        }
+    )
+    return table.sort_values("mean_abs_contribution", ascending=False).reset_index(drop=True)
+
+
+def training_set(
+    tables: Tables, config: Config, source: str
+) -> tuple[FeatureSpec, pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """Spec, point-in-time training rows and their features."""
+    end = data_end(tables)
+    spec = fit_spec(tables.leads, tables.activities, config.features)
+    rows = training_rows(
+        tables.leads,
+        every_days=config.split.snapshot_every_days,
+        max_rows_per_lead=config.split.max_rows_per_lead,
+        no_close_date_horizon_days=config.split.no_close_date_horizon_days,
+        data_end=end,
+    )
+    if rows.empty:
+        raise NotEnoughDataError(
+            source,
+            "no training rows: every closed lead closed within its first snapshot step",
+            expected=f"leads open for longer than {config.split.snapshot_every_days} days, or a "
+            "smaller split.snapshot_every_days",
+        )
+    if config.export.row_order_is_time:
+        position = pd.Series(np.arange(len(tables.leads)), index=tables.leads[schema.LEAD_ID])
+        rows[ORDER_TIME] = rows[schema.LEAD_ID].map(position).to_numpy(dtype=float)
+    features = build_features(tables.leads, tables.activities, rows, spec)
+    return spec, rows, features, end
+
+
+def gate_leaks(
+    spec: FeatureSpec,
+    rows: pd.DataFrame,
+    features: pd.DataFrame,
+    in_train: np.ndarray,
+    config: Config,
+) -> tuple[FeatureSpec, pd.DataFrame, list[Leak]]:
+    """The statistical leakage gate on the training period, before anything is fitted."""
+    leaks = find_leaks(
+        features[in_train].reset_index(drop=True),
+        rows.loc[in_train, LABEL].to_numpy(),
+        rows.loc[in_train, schema.LEAD_ID].to_numpy(),
+        spec.definitions(),
+        config.leakage,
+    )
+    for leak in leaks:
+        log.warning("%s", leak.describe())
+    excluded = excluded_features(leaks, spec.definitions())
+    if excluded:
+        spec = spec.without(excluded)
+        features = features[spec.feature_names]
+    return spec, features, leaks
+
+
+def fit(tables: Tables, config: Config, source: str) -> Fitted:
+    """Build point-in-time training rows, split forward in time, gate leaks, fit, calibrate,
+    threshold, backtest and evaluate."""
+    notes = check_enough(tables.leads, source, config)
+    spec, rows, features, end = training_set(tables, config, source)
+    period, how = split_by_time(rows, config.split.calibration_share, config.split.test_share)
+    spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
+    log.info(
+        "Training rows: %d from %d closed leads; split %s",
+        len(rows), rows[schema.LEAD_ID].nunique(), how,
+    )  # fmt: skip
+    parts: dict[str, Part] = {}
+    for name in (TRAIN, CALIBRATION, TEST):
+        mask = period == name
+        part = Part(rows[mask].reset_index(drop=True), features[mask].reset_index(drop=True))
+        if part.rows[LABEL].nunique() < 2:
+            raise NotEnoughDataError(
+                source,
+                f"the {name} period has only one outcome ({len(part.rows)} rows)",
+                expected="won and lost leads in every period of the forward split",
+            )
+        parts[name] = part
+    train, cal, test = parts[TRAIN], parts[CALIBRATION], parts[TEST]
+    inflow = (
+        weekly_inflow(tables.leads[schema.CREATED_AT], end)
+        if schema.CREATED_AT in tables.leads.columns
+        else None
+    )
+
+    # 1. Evaluation: train -> calibration -> test, each later in time than the one before.
+    choice = choose_booster(spec, train, cal, config.lightgbm, config.tuning)
+    notes += list(choice.notes)
+    calibrator, scores, p_cal = calibrate(choice.booster, spec, cal, config.calibration)
+    thresholds = thresholds_for(p_cal, cal, config.thresholds, inflow)
+    evaluated = LeadScoringModel(spec, choice.booster, calibrator, thresholds)
+    p_test = evaluated.predict_proba(test.x)
+    metrics = evaluate(test.y, p_test, test.w)
+    baseline = fit_baseline(train.x, train.y, train.w, spec)
+    p_base = baseline_proba(baseline, test.x, spec)
+    baseline_metrics = evaluate(test.y, p_base, test.w)
+    calibration_metrics = evaluate(cal.y, p_cal, cal.w)
+    tiers_test = tier_table(HeldOut.of(p_test, test.y, test.w, test.lead), thresholds)
+    shift = drift_warning(parts, p_test)
+    if shift:
+        notes.append(shift)
+
+    # 2. The rolling-origin backtest of the same recipe.
+    history = None
+    if config.backtest.folds > 0:
+        history = backtest(
+            rows,
+            features,
+            spec,
+            choice,
+            folds=config.backtest.folds,
+            fold_share=config.backtest.fold_share,
+            calibration_share=config.split.calibration_share,
+            calibration_method=config.calibration,
+            points_rule=config.backtest.points,
+        )
+
+    # 3. The registered model: refit on train + calibration, calibrate on the latest period.
+    final_booster = refit(spec, Part.join(train, cal), choice)
+    final_calibrator, _, p_final = calibrate(final_booster, spec, test, config.calibration)
+    final_thresholds = thresholds_for(p_final, test, config.thresholds, inflow)
+    tiers_final = tier_table(HeldOut.of(p_final, test.y, test.w, test.lead), final_thresholds)
+    periods = {
+        name: {
+            "leads": int(part.rows[schema.LEAD_ID].nunique()),
+            "rows": len(part.rows),
+            "first_as_of": str(part.rows[schema.AS_OF].min()),
+            "last_as_of": str(part.rows[schema.AS_OF].max()),
+            "win_rate": float(np.average(part.y, weights=part.w)),
+        }
+        for name, part in parts.items()
+    }
+    model = LeadScoringModel(
+        spec,
+        final_booster,
+        final_calibrator,
+        final_thresholds,
+        metadata={
+            "package_version": tracking.library_versions()["leadscore"],
+            "git_commit": tracking.git_commit(),
+            "data_end": end.isoformat(),
+            "rounds": choice.rounds,
+            "monotone": choice.monotone,
+            "lightgbm": choice.settings.model_dump(),
+            "split": how,
+            "periods": periods,
+            "weekly_inflow": inflow,
+            "fingerprint": tables.fingerprint,
+            "evaluation_metrics": metrics,
+            "tier_table": tiers_final.to_dict("records"),
+        },
+    )
+    return Fitted(
+        model=model,
+        rows=rows,
+        period=period,
+        split=how,
+        metrics=metrics,
+        baseline_metrics=baseline_metrics,
+        calibration_metrics=calibration_metrics,
+        calibration_scores=scores,
+        final_metrics=evaluate(test.y, p_final, test.w),
+        tiers_test=tiers_test,
+        tiers_final=tiers_final,
+        p_test=p_test,
+        p_baseline=p_base,
+        baseline=baseline,
+        importance=_importance(model, test.x),
+        backtest=history,
+        leaks=leaks,
+        notes=notes + list(final_thresholds.notes),
+    )
