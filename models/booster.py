@@ -41,6 +41,7 @@ def booster_params(settings: Any, monotone: list[int] | None = None) -> dict[str
     )
     return extra | {
         "objective": "binary",
+        "metric": "auc",
         "learning_rate": settings.learning_rate,
         "num_leaves": settings.num_leaves,
         "min_child_samples": settings.min_child_samples,

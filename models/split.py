@@ -23,7 +23,7 @@ def lead_order(rows: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, str]:
     per_lead = rows.groupby(LEAD_ID, sort=False)[ORDER_TIME].first()
     if per_lead.notna().all():
         order = per_lead.reset_index().sort_values([ORDER_TIME, LEAD_ID], kind="stable")
-        return order[LEAD_ID].to_numpy(), "forward in time by close date"
+        return order[LEAD_ID].to_numpy(), "forward in time, grouped by lead"
     if per_lead.notna().any():
         log.warning(
             "%d of %d closed leads have no created_at/closed_at: splitting at random by "

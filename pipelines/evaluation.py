@@ -30,7 +30,9 @@ from leadscore.pipelines.tables import load_tables, prepare_tables
 
 def holdout_quality(train_world: World, holdout_world: World, config: Config) -> dict[str, Any]:
     """Metrics of the registered-model recipe and of the logistic baseline on the leads
-    open at the holdout world's export date, against their eventual outcomes."""
+    open at the holdout world's export date, against their eventual outcomes. (The backtest
+    is not needed here and is switched off.)"""
+    config = config.model_copy(update={"backtest": config.backtest.model_copy(update={"folds": 0})})
     train_tables = prepare_tables(train_world.leads, train_world.activities, config)
     fitted = fit(train_tables, config, "generated training world")
     tables = prepare_tables(holdout_world.leads, holdout_world.activities, config)

@@ -22,6 +22,12 @@ pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 
+def alias(name: str) -> str | None:
+    from leadscore.pipelines import tracking
+
+    return tracking.alias_version("lead-conversion", name)
+
+
 def invoke(*args: str) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == 0, (result.output, result.exception)
@@ -94,9 +100,15 @@ def test_generate_train_score(world: Path, tmp_path: Path, mlflow_store: str) ->
            "--output", str(out))  # fmt: skip
     assert out.read_bytes() == first
 
-    # The same data again: not worse, so the alias moves to v2.
-    invoke("train", "--leads", leads, "--activities", acts)
+    # The same data again: not worse, so the alias moves to v2; v1 is kept as previous.
+    output = invoke("train", "--leads", leads, "--activities", acts)
     assert str(client.get_model_version_by_alias("lead-conversion", "champion").version) == "2"
+    assert alias("previous_champion") == "1"
+    assert "Open leads changing tier against the champion" in output
+    v2_run = client.get_model_version("lead-conversion", "2").run_id
+    assert "report/open_lead_tier_changes.csv" in {
+        a.path for a in client.list_artifacts(v2_run, "report")
+    }
 
     # A model trained on a tenth of the leads is worse: registered, alias stays.
     small = tmp_path / "small.csv"
@@ -109,9 +121,12 @@ def test_generate_train_score(world: Path, tmp_path: Path, mlflow_store: str) ->
     latest = client.get_model_version("lead-conversion", "3")
     decision = client.get_run(latest.run_id).data.tags["leadscore.champion_decision"]
     assert "worse than" in decision
+    assert alias("challenger") == "3"
 
     invoke("promote", "--version", "3")
-    assert str(client.get_model_version_by_alias("lead-conversion", "champion").version) == "3"
+    assert (alias("champion"), alias("previous_champion"), alias("challenger")) == ("3", "2", None)
+    invoke("rollback")
+    assert (alias("champion"), alias("previous_champion")) == ("2", "3")
 
 
 def test_holdout_quality_beats_baseline_and_is_calibrated() -> None:
@@ -125,3 +140,36 @@ def test_holdout_quality_beats_baseline_and_is_calibrated() -> None:
     assert model["ece"] <= 0.02
     rates = report["tier_win_rates"]
     assert rates["SQL"] > rates["MQL"] > rates["unqualified"]
+    assert report["out_of_time_test"]["ece"] <= 0.02  # the evaluation fit, out of time
+
+
+def test_monitor_compares_promises_with_outcomes(tmp_path: Path, mlflow_store: str) -> None:
+    """Score a world as of an earlier night (backfill), then judge those scores against the
+    outcomes known at the export date."""
+    from leadscore.pipelines.synthetic import write_world
+
+    world = generate(4000, seed=31)
+    write_world(world, tmp_path / "w")
+    leads, acts = str(tmp_path / "w" / "leads.csv"), str(tmp_path / "w" / "activities.csv")
+    invoke("train", "--leads", leads, "--activities", acts, "-q")
+    scores = tmp_path / "scores"
+    for day in ("2026-02-01", "2026-03-01"):
+        invoke("score", "--leads", leads, "--activities", acts, "--as-of", day,
+               "--output", str(scores / f"scores_{day}.csv"), "-q")  # fmt: skip
+    output = invoke("monitor", "--leads", leads, "--scores", str(scores))
+    assert "Tier promises" in output and "advice:" in output
+    from leadscore.pipelines.config import Config
+    from leadscore.pipelines.monitor import monitor
+
+    report = monitor(Path(leads), [scores], Config())
+    assert report.with_outcome > 300
+    realised = report.tiers.set_index("tier")["realised_win_rate"]
+    assert realised["SQL"] > realised["unqualified"]
+    assert set(report.cohorts["cohort"]) == {"2026-02", "2026-03"}
+    # Tamper with the promises: every lead claimed at 95% -> the monitor must object.
+    for file in scores.glob("scores_*.csv"):
+        frame = pd.read_csv(file, keep_default_na=False)
+        frame["probability"] = 0.95
+        frame.to_csv(file, index=False)
+    tampered = monitor(Path(leads), [scores], Config())
+    assert any(line.startswith("recalibrate") for line in tampered.advice)
