@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -16,6 +17,7 @@ from sklearn.model_selection import GroupKFold
 log = logging.getLogger(__name__)
 
 Method = Literal["isotonic", "sigmoid"]
+PRIOR_ROWS = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,25 @@ def fit_calibrator(
         model = LogisticRegression(C=1e6, max_iter=1000)
         model.fit(raw.reshape(-1, 1), y, sample_weight=weight)
         return Calibrator("sigmoid", a=float(model.coef_[0, 0]), b=float(model.intercept_[0]))
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
-    iso.fit(raw, y, sample_weight=weight)
+    iso = IsotonicRegression(out_of_bounds="clip")
+    fitted = iso.fit_transform(raw, y, sample_weight=weight)
+    # Isotonic blocks at the extremes are often small and pure: a block of 40 wins out of 40
+    # must not become a promise of 100%. Each block's rate is shrunk towards the overall rate
+    # with the weight of PRIOR_ROWS rows (a Beta prior), then made monotone again.
+    blocks = pd.DataFrame({"level": fitted, "x": raw, "wins": y * weight, "rows": weight})
+    stats = blocks.groupby("level", sort=True).agg(
+        x_low=("x", "min"), x_high=("x", "max"), wins=("wins", "sum"), rows=("rows", "sum")
+    )
+    overall = float(np.sum(y * weight) / np.sum(weight))
+    shrunk = (stats["wins"] + PRIOR_ROWS * overall) / (stats["rows"] + PRIOR_ROWS)
+    centre = ((stats["x_low"] + stats["x_high"]) / 2).to_numpy()
+    smooth = IsotonicRegression().fit_transform(
+        centre, shrunk.to_numpy(), sample_weight=(stats["rows"] + PRIOR_ROWS).to_numpy()
+    )
     return Calibrator(
         "isotonic",
-        x_knots=tuple(float(x) for x in iso.X_thresholds_),
-        y_knots=tuple(float(v) for v in iso.y_thresholds_),
+        x_knots=tuple(float(x) for x in centre),
+        y_knots=tuple(float(v) for v in smooth),
     )
 
 
