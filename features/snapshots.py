@@ -25,6 +25,18 @@ WEIGHT = "weight"
 ORDER_TIME = "order_time"  # when the outcome became known; drives the forward split
 
 
+def rows_as_of(lead_ids: pd.Series | np.ndarray, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Rows ``lead_id, as_of`` asking for every given lead's features at one time (a nightly
+    run, a backfill, an inspection)."""
+    ids = np.asarray(lead_ids, dtype=object)
+    return pd.DataFrame(
+        {
+            schema.LEAD_ID: ids,
+            schema.AS_OF: pd.Series([as_of] * len(ids), dtype="datetime64[us, UTC]"),
+        }
+    )
+
+
 def training_rows(
     leads: pd.DataFrame,
     *,

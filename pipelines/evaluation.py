@@ -15,6 +15,7 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.build import build_features
+from leadscore.features.snapshots import rows_as_of
 from leadscore.models.backtest import BacktestResult, backtest, shuffled_cv
 from leadscore.models.booster import baseline_proba
 from leadscore.models.metrics import evaluate
@@ -39,12 +40,7 @@ def holdout_quality(train_world: World, holdout_world: World, config: Config) ->
     as_of = holdout_world.now
     is_open, _ = open_leads(tables.leads, as_of)
     ids = tables.leads.loc[is_open, schema.LEAD_ID].to_numpy()
-    rows = pd.DataFrame(
-        {
-            schema.LEAD_ID: ids,
-            schema.AS_OF: pd.Series([as_of] * len(ids), dtype="datetime64[us, UTC]"),
-        }
-    )
+    rows = rows_as_of(ids, as_of)
     features = build_features(tables.leads, tables.activities, rows, fitted.model.spec)
     truth = holdout_world.truth.set_index(schema.LEAD_ID)[schema.OUTCOME].reindex(ids)
     y = (truth == schema.WON).to_numpy(dtype=int)
@@ -114,18 +110,11 @@ def backtest_job(
         out = Path(tmp)
         mlflow.set_tags({"leadscore.job": "backtest", "split": history.how})
         mlflow.log_params({"folds": folds, "fold_share": config.backtest.fold_share})
-        history.per_fold.to_csv(out / "backtest_per_fold.csv", index=False)
-        history.overall.to_csv(out / "backtest_overall.csv", index=False)
-        for record in history.overall.to_dict("records"):
-            for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10"):
-                if key in record and np.isfinite(record[key]):
-                    mlflow.log_metric(f"backtest_{record['model']}_{key}", record[key])
+        plots.log_backtest(history, out)
         if contrast is not None:
             contrast.to_csv(out / "shuffled_cv_overall.csv", index=False)
             for record in contrast.to_dict("records"):
                 mlflow.log_metric(f"shuffled_cv_{record['model']}_roc_auc", record["roc_auc"])
-        if not history.predictions.empty:
-            plots.backtest_plots(history.predictions, out)
         mlflow.log_artifacts(str(out), artifact_path="report")
         run_id = run.info.run_id
     return BacktestReport(history, contrast, run_id, notes)

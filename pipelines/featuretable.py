@@ -10,6 +10,7 @@ import pandas as pd
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.registry import registry_frame
+from leadscore.features.snapshots import rows_as_of
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.score import as_of_column, output_format, write_atomic
 from leadscore.pipelines.tables import load_tables
@@ -42,12 +43,7 @@ def write_feature_table(
         else pd.Series(True, index=leads.index)
     )
     ids = leads.loc[exists.astype(bool), schema.LEAD_ID]
-    rows = pd.DataFrame(
-        {
-            schema.LEAD_ID: ids.to_numpy(),
-            schema.AS_OF: pd.Series([as_of] * len(ids), dtype="datetime64[us, UTC]"),
-        }
-    )
+    rows = rows_as_of(ids, as_of)
     features = build_features(leads, tables.activities, rows, spec)
     table = pd.concat([rows[[schema.LEAD_ID]], features], axis=1)
     table.insert(1, schema.AS_OF, as_of_column(as_of, len(table), fmt))

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leadscore.models.backtest import BacktestResult
+
 
 def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
@@ -53,6 +55,22 @@ def importance_plot(importance: pd.DataFrame, path: Path, top: int = 20) -> Path
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def log_backtest(history: BacktestResult, out: Path) -> None:
+    """Per-fold and pooled tables, pooled metrics and plots of a backtest, into the active
+    MLflow run (files under ``out``, which the caller logs as artifacts)."""
+    import mlflow
+
+    if history.predictions.empty:
+        return
+    history.per_fold.to_csv(out / "backtest_per_fold.csv", index=False)
+    history.overall.to_csv(out / "backtest_overall.csv", index=False)
+    for record in history.overall.to_dict("records"):
+        for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10"):
+            if key in record and np.isfinite(record[key]):
+                mlflow.log_metric(f"backtest_{record['model']}_{key}", record[key])
+    backtest_plots(history.predictions, out)
 
 
 def backtest_plots(predictions: pd.DataFrame, out: Path) -> list[Path]:

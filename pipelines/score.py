@@ -14,6 +14,7 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.build import build_features
+from leadscore.features.snapshots import rows_as_of
 from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.tables import REJECT_COLUMNS, InputError, Tables, load_tables
@@ -125,12 +126,7 @@ def score(
         ignore_index=True,
     )
     to_score = tables.leads[is_open]
-    rows = pd.DataFrame(
-        {
-            schema.LEAD_ID: to_score[schema.LEAD_ID].to_numpy(),
-            schema.AS_OF: pd.Series([as_of] * len(to_score), dtype="datetime64[us, UTC]"),
-        }
-    )
+    rows = rows_as_of(to_score[schema.LEAD_ID], as_of)
     if len(rows):
         features = build_features(tables.leads, tables.activities, rows, model.spec)
         probability = model.predict_proba(features)

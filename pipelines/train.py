@@ -17,7 +17,7 @@ import pandas as pd
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features
 from leadscore.features.registry import registry_frame
-from leadscore.features.snapshots import LABEL, WEIGHT
+from leadscore.features.snapshots import LABEL, WEIGHT, rows_as_of
 from leadscore.models.metrics import HIGHER_IS_BETTER, evaluate
 from leadscore.models.mlflow_model import (
     ARTIFACT_KEY,
@@ -103,12 +103,7 @@ def tier_changes(
     champion tier (rows) x new tier (columns)."""
     is_open, _ = open_leads(tables.leads, as_of)
     ids = tables.leads.loc[is_open, schema.LEAD_ID]
-    rows = pd.DataFrame(
-        {
-            schema.LEAD_ID: ids.to_numpy(),
-            schema.AS_OF: pd.Series([as_of] * len(ids), dtype="datetime64[us, UTC]"),
-        }
-    )
+    rows = rows_as_of(ids, as_of)
     tiers = {}
     for key, model in (("champion", old), ("new", new)):
         features = build_features(tables.leads, tables.activities, rows, model.spec)
@@ -211,15 +206,8 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         out / "calibration_test.png",
     )
     plots.importance_plot(fitted.importance, out / "feature_importance.png")
-    if fitted.backtest is not None and not fitted.backtest.predictions.empty:
-        history = fitted.backtest
-        history.per_fold.to_csv(out / "backtest_per_fold.csv", index=False)
-        history.overall.to_csv(out / "backtest_overall.csv", index=False)
-        for record in history.overall.to_dict("records"):
-            for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10"):
-                if key in record and np.isfinite(record[key]):
-                    mlflow.log_metric(f"backtest_{record['model']}_{key}", record[key])
-        plots.backtest_plots(history.predictions, out)
+    if fitted.backtest is not None:
+        plots.log_backtest(fitted.backtest, out)
 
 
 def train(leads_path: Path, activities_path: Path | None, config: Config) -> TrainResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import mlflow
@@ -133,7 +132,6 @@ def test_holdout_quality_beats_baseline_and_is_calibrated() -> None:
     """Train on one generated world as of its export date; score the leads open at that date
     in another world (different seed); compare with outcomes only the generator knows."""
     report = holdout_quality(generate(20_000, seed=11), generate(100_000, seed=12), Config())
-    print(json.dumps(report, indent=1, default=float))
     model, baseline = report["model"], report["baseline"]
     assert report["open_leads"] > 5000
     assert model["roc_auc"] > baseline["roc_auc"]
