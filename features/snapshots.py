@@ -132,3 +132,25 @@ def training_rows(
         }
     )
     return rows.sort_values([schema.LEAD_ID, schema.AS_OF], kind="stable").reset_index(drop=True)
+
+
+def open_leads(leads: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+    """(open as of the date, created at or after it). A lead is open at T when it existed
+    before T and had no outcome yet at T; leads closed later than T count as open at T."""
+    n = len(leads)
+    created_before = (
+        (leads[schema.CREATED_AT] < as_of).fillna(True).astype(bool)
+        if schema.CREATED_AT in leads.columns
+        else pd.Series(True, index=leads.index)
+    )
+    if schema.OUTCOME in leads.columns:
+        no_outcome = leads[schema.OUTCOME].isna()
+    else:
+        no_outcome = pd.Series(True, index=leads.index)
+    if schema.CLOSED_AT in leads.columns:
+        closed_later = (leads[schema.CLOSED_AT] >= as_of).fillna(False).astype(bool)
+    else:
+        closed_later = pd.Series(False, index=leads.index)
+    still_open = no_outcome | closed_later
+    assert len(still_open) == n
+    return created_before & still_open, ~created_before

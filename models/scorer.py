@@ -17,6 +17,7 @@ from leadscore.features.build import SPEC_VERSION, FeatureSpec
 from leadscore.features.registry import FeatureDef
 from leadscore.models.booster import to_matrix
 from leadscore.models.calibration import Calibrator
+from leadscore.models.drift import DriftReference
 from leadscore.models.thresholds import Thresholds
 
 ARTIFACT_FORMAT = 1
@@ -35,46 +36,43 @@ class LeadScoringModel:
     calibrator: Calibrator
     thresholds: Thresholds
     metadata: dict[str, Any] = field(default_factory=dict)
+    drift: DriftReference | None = None  # the training rows' feature distributions
 
     # -- prediction -------------------------------------------------------------------
-    def raw_score(self, features: pd.DataFrame) -> np.ndarray:
-        """The booster's log-odds before calibration."""
-        return np.asarray(self.booster.predict(to_matrix(features, self.spec), raw_score=True))
+    def matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """The float matrix the booster reads (see ``to_matrix``)."""
+        return to_matrix(features, self.spec)
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+    def raw_score(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The booster's log-odds before calibration."""
+        x = features if isinstance(features, np.ndarray) else self.matrix(features)
+        return np.asarray(self.booster.predict(x, raw_score=True))
+
+    def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.calibrator.predict(self.raw_score(features))
 
     def tiers(self, probability: np.ndarray) -> np.ndarray:
         return self.thresholds.assign(probability)
 
-    def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row TreeSHAP contributions (log-odds) per feature and the base value; they
-        sum to ``raw_score``."""
-        out = np.asarray(self.booster.predict(to_matrix(features, self.spec), pred_contrib=True))
+    def contributions(self, features: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row exact TreeSHAP contributions (log-odds) per feature and the base value;
+        they sum to ``raw_score``. Slow (see ``reasons`` for the fast path)."""
+        x = features if isinstance(features, np.ndarray) else self.matrix(features)
+        out = np.asarray(self.booster.predict(x, pred_contrib=True))
         return out[:, :-1], out[:, -1]
 
     def reasons(
-        self, features: pd.DataFrame, max_reasons: int, min_contribution: float
+        self,
+        features: pd.DataFrame,
+        max_reasons: int,
+        min_contribution: float,
+        matrix: np.ndarray | None = None,
     ) -> list[str]:
         """The strongest factors per row in plain words, strongest first:
         ``+ Pricing page views, last 30 days: 3; - Company size (employees): unknown``."""
-        contrib, _ = self.contributions(features)
-        defs: list[FeatureDef] = self.spec.definitions()
-        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :max_reasons]
-        values = {d.name: features[d.name].to_numpy(dtype=object) for d in defs}
-        out = []
-        for row in range(contrib.shape[0]):
-            parts = []
-            for j in order[row]:
-                c = contrib[row, j]
-                if abs(c) < min_contribution:
-                    break
-                d = defs[j]
-                parts.append(
-                    f"{'+' if c > 0 else '-'} {d.label}: {d.format_value(values[d.name][row])}"
-                )
-            out.append("; ".join(parts))
-        return out
+        x = self.matrix(features) if matrix is None else matrix
+        contrib, _ = self.contributions(x)
+        return describe(contrib, features, self.spec.definitions(), max_reasons, min_contribution)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -86,6 +84,7 @@ class LeadScoringModel:
             "calibrator": self.calibrator.to_dict(),
             "thresholds": self.thresholds.to_dict(),
             "metadata": self.metadata,
+            "drift": self.drift.to_dict() if self.drift is not None else None,
         }
         (directory / MODEL_FILE).write_text(
             json.dumps(document, indent=2, default=str), encoding="utf-8"
@@ -111,4 +110,31 @@ class LeadScoringModel:
             calibrator=Calibrator.from_dict(document["calibrator"]),
             thresholds=Thresholds.from_dict(document["thresholds"]),
             metadata=document.get("metadata", {}),
+            drift=DriftReference.from_dict(document["drift"]) if document.get("drift") else None,
         )
+
+
+def describe(
+    contrib: np.ndarray,
+    features: pd.DataFrame,
+    defs: list[FeatureDef],
+    max_reasons: int,
+    min_contribution: float,
+) -> list[str]:
+    """Reason texts from per-feature contributions: the ``max_reasons`` largest in absolute
+    value that reach ``min_contribution``, with the direction and the lead's value."""
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :max_reasons]
+    values = {d.name: features[d.name].to_numpy(dtype=object) for d in defs}
+    out = []
+    for row in range(contrib.shape[0]):
+        parts = []
+        for j in order[row]:
+            c = contrib[row, j]
+            if abs(c) < min_contribution:
+                break
+            d = defs[j]
+            parts.append(
+                f"{'+' if c > 0 else '-'} {d.label}: {d.format_value(values[d.name][row])}"
+            )
+        out.append("; ".join(parts))
+    return out

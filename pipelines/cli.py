@@ -1,10 +1,13 @@
 """The `leadscore` command line: parse, build config, configure logging, call a job.
 
-Exit codes: 0 ok, 2 bad input (file, column, row and what was expected are named),
-1 anything else (for example no model in the registry)."""
+Exit codes: 0 ok; 2 bad input (file, column, row and what was expected are named) or a
+refused invocation (scores for the as-of exist and no --force), nothing written; 3 drift
+alarm (scores were written); 1 anything else (no model in the registry, a database or
+registry out of reach, another run holding the target's lock)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ from rich.table import Table
 
 from leadscore.pipelines.config import ConfigError, load_config
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
 
 app = typer.Typer(
     add_completion=False,
@@ -80,14 +83,19 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 def _run(job):  # type: ignore[no-untyped-def]
     """Run a job, mapping known failures onto exit codes with a clear message."""
-    from leadscore.pipelines.tables import InputError
+    from leadscore.pipelines.errors import (
+        InputError,
+        SourceUnavailable,
+        TargetBusy,
+        TargetExists,
+    )
     from leadscore.pipelines.tracking import ModelResolutionError
 
     try:
         return job()
-    except (InputError, ConfigError) as exc:
+    except (InputError, ConfigError, TargetExists) as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
-    except ModelResolutionError as exc:
+    except (ModelResolutionError, SourceUnavailable, TargetBusy) as exc:
         raise _fail(str(exc), EXIT_FAILURE) from None
 
 
@@ -215,17 +223,59 @@ def _tier_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="LEADSCORE_DB",
+        help="Read --leads/--activities from this database (SQLAlchemy URL, e.g. "
+        "postgresql://user@host/crm); they then name tables or .sql query files. "
+        "Keep passwords in the environment variable.",
+    ),
+]
+
+
 @app.command()
 def score(
-    leads: LeadsOpt,
+    leads: Annotated[
+        str,
+        typer.Option(
+            "--leads", help="Leads: CSV or Parquet file/folder, or with --db a table or .sql file."
+        ),
+    ],
     as_of: Annotated[
         str,
         typer.Option(
             "--as-of", help="Score leads open at this time (ISO 8601; 'today' = today 00:00 UTC)."
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", help="Scores file: .csv or .parquet.")],
-    activities: ActivitiesOpt = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            help="Scores: a .csv/.parquet file (one run), a folder (a Parquet partition per "
+            "as-of), or with --output-db a table (rows per as-of).",
+        ),
+    ],
+    activities: Annotated[
+        str | None,
+        typer.Option(
+            "--activities", help="Activities: file or folder, or with --db a table or .sql file."
+        ),
+    ] = None,
+    db: DbOpt = None,
+    output_db: Annotated[
+        str | None,
+        typer.Option(
+            "--output-db",
+            envvar="LEADSCORE_OUTPUT_DB",
+            help="Write scores to a table in this database (SQLAlchemy URL).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace scores that already exist for this as-of."),
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option("--model", help="MLflow model URI [default: models:/<name>@champion]."),
@@ -234,36 +284,93 @@ def score(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Score every lead open as of a date: probability, tier, reasons, model version."""
+    """Score every lead open as of a date: probability, tier, reasons, model version.
+
+    Exit codes: 0 ok, 2 bad input or scores exist without --force (nothing written),
+    3 drift alarm (scores written), 1 anything else (nothing written)."""
     _setup_logging(quiet, verbose)
     from leadscore.pipelines import tracking
-    from leadscore.pipelines.score import output_format
     from leadscore.pipelines.score import score as run_score
+    from leadscore.pipelines.sources import as_source
     from leadscore.pipelines.tables import parse_as_of
+    from leadscore.pipelines.targets import as_target
 
-    def job() -> None:
+    def job() -> int:
         cfg = load_config(config)
         when = (
             pd.Timestamp.now(tz="UTC").normalize()
             if as_of.strip().lower() == "today"
             else parse_as_of(as_of)
         )
-        output_format(output)
+        target = as_target(output, output_db)
+        leads_source = as_source(leads, db)
+        activities_source = as_source(activities, db) if activities is not None else None
         tracking.configure_tracking()
         uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
-        result = run_score(leads, activities, when, output, uri, cfg)
+        with _progress(quiet) as progress:
+            result = run_score(
+                leads_source,
+                activities_source,
+                when,
+                target,
+                uri,
+                cfg,
+                force=force,
+                progress=progress,
+            )
         table = Table(title=f"Open leads as of {when.isoformat()} ({result.model_version})")
         table.add_column("tier")
         table.add_column("leads", justify="right")
         for tier, count in result.tier_counts.items():
             table.add_row(tier, str(count))
-        console.print(table)
-        console.print(
-            f"Wrote {result.scored} scores to {result.output}; {result.rejected} rejected rows "
-            f"to {result.rejects_path}; {result.not_open} leads already closed."
-        )
+        if not quiet:
+            console.print(table)
+            console.print(
+                f"Wrote {result.scored} scores to {result.target}; {result.rejected} rejected "
+                f"rows to {result.rejects_target}; {result.not_open} leads already closed. "
+                f"Run record: MLflow run {result.run_id}."
+            )
+        if result.drift_alarm:
+            err_console.print(
+                f"[bold yellow]drift alarm:[/] {len(result.drift_alarm)} features moved beyond "
+                f"PSI {cfg.scoring.drift_alarm_psi:g} against the training data "
+                f"({', '.join(result.drift_alarm[:5])}); scores were written. Check the "
+                "inputs, then consider retraining.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return EXIT_DRIFT
+        return EXIT_OK
 
-    _run(job)
+    code = _run(job)
+    if code:
+        raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    """A progress bar on a terminal; nothing under cron (no TTY) or with --quiet."""
+    if quiet or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"Scoring {what}", total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        yield update
 
 
 @app.command()

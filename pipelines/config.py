@@ -123,6 +123,26 @@ class ScoringSettings(BaseModel):
         ge=0.0,
         description="Contributions (log-odds) smaller than this are not named.",
     )
+    chunk_leads: int = Field(
+        default=100_000,
+        ge=1,
+        description="Leads per chunk: memory follows the chunk, not the table.",
+    )
+    lock_timeout_seconds: float = Field(
+        default=3600.0,
+        ge=0.0,
+        description="How long a run waits for another run writing the same target.",
+    )
+    drift_alarm_psi: float = Field(
+        default=0.25,
+        gt=0.0,
+        description="A feature whose population stability index against the training rows "
+        "exceeds this raises the drift alarm (exit code 3; scores are still written).",
+    )
+    work_dir: str | None = Field(
+        default=None,
+        description="Folder for the chunks of a large run (default: the system's temp).",
+    )
 
 
 class Config(BaseModel):

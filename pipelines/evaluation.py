@@ -15,7 +15,7 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.build import build_features
-from leadscore.features.snapshots import rows_as_of
+from leadscore.features.snapshots import open_leads, rows_as_of
 from leadscore.models.backtest import BacktestResult, backtest, shuffled_cv
 from leadscore.models.booster import baseline_proba
 from leadscore.models.metrics import evaluate
@@ -24,7 +24,6 @@ from leadscore.models.split import CALIBRATION, TRAIN, split_by_time
 from leadscore.pipelines import plots, tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import check_enough, fit, gate_leaks, training_set
-from leadscore.pipelines.score import open_leads
 from leadscore.pipelines.synthetic import World
 from leadscore.pipelines.tables import load_tables, prepare_tables
 

@@ -14,9 +14,10 @@ from sklearn.pipeline import Pipeline
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.leakage import Leak, excluded_features, find_leaks
-from leadscore.features.snapshots import LABEL, ORDER_TIME, training_rows
+from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_of, training_rows
 from leadscore.models.backtest import BacktestResult, backtest
-from leadscore.models.booster import baseline_proba, fit_baseline
+from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
+from leadscore.models.drift import DriftReference
 from leadscore.models.metrics import evaluate
 from leadscore.models.recipe import Part, calibrate, choose_booster, refit, thresholds_for
 from leadscore.models.scorer import LeadScoringModel
@@ -165,6 +166,40 @@ def _importance(model: LeadScoringModel, features: pd.DataFrame) -> pd.DataFrame
     return table.sort_values("mean_abs_contribution", ascending=False).reset_index(drop=True)
 
 
+DRIFT_POINTS, DRIFT_SPACING_DAYS = 14, 5  # ten weeks of nightly populations, every weekday
+DRIFT_MIN_ROWS = 100
+DRIFT_MAX_ROWS = 200_000
+
+
+def drift_reference(
+    tables: Tables, spec: FeatureSpec, end: pd.Timestamp, learned_from: Part
+) -> DriftReference:
+    """What a scoring run's features are compared with: the leads that were open at each
+    of DRIFT_POINTS as-of times, DRIFT_SPACING_DAYS apart, up to the end of the training data
+    (the population a nightly run scores, point in time; leads closed later count as open
+    then). Five days apart, the as-of times fall on every weekday, so weekly rhythms (a
+    newsletter every Tuesday) do not read as drift on the other days.
+    Comparing open leads with the training grid of closed leads would flag lead age and
+    recency features every night. With fewer than DRIFT_MIN_ROWS such rows, the training
+    rows themselves are the reference."""
+    categories = {name: len(values) for name, values in spec.categories.items()}
+    frames = []
+    for point in range(DRIFT_POINTS):
+        as_of = end - pd.Timedelta(days=point * DRIFT_SPACING_DAYS)
+        is_open, _ = open_leads(tables.leads, as_of)
+        frames.append(rows_as_of(tables.leads.loc[is_open, schema.LEAD_ID], as_of))
+    rows = pd.concat(frames, ignore_index=True)
+    if len(rows) > DRIFT_MAX_ROWS:
+        keep = np.random.default_rng(0).choice(len(rows), DRIFT_MAX_ROWS, replace=False)
+        rows = rows.iloc[np.sort(keep)].reset_index(drop=True)
+    if len(rows) >= DRIFT_MIN_ROWS:
+        features = build_features(tables.leads, tables.activities, rows, spec)
+        return DriftReference.fit(to_matrix(features, spec), spec.feature_names, categories)
+    return DriftReference.fit(
+        to_matrix(learned_from.x, spec), spec.feature_names, categories, learned_from.w
+    )
+
+
 def training_set(
     tables: Tables, config: Config, source: str
 ) -> tuple[FeatureSpec, pd.DataFrame, pd.DataFrame, pd.Timestamp]:
@@ -278,7 +313,8 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         )
 
     # 3. The registered model: refit on train + calibration, calibrate on the latest period.
-    final_booster = refit(spec, Part.join(train, cal), choice)
+    learned_from = Part.join(train, cal)
+    final_booster = refit(spec, learned_from, choice)
     final_calibrator, _, p_final = calibrate(final_booster, spec, test, config.calibration)
     final_thresholds = thresholds_for(p_final, test, config.thresholds, inflow)
     tiers_final = tier_table(HeldOut.of(p_final, test.y, test.w, test.lead), final_thresholds)
@@ -311,6 +347,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
             "evaluation_metrics": metrics,
             "tier_table": tiers_final.to_dict("records"),
         },
+        drift=drift_reference(tables, spec, end, learned_from),
     )
     return Fitted(
         model=model,

@@ -19,7 +19,8 @@ from leadscore.models.scorer import LeadScoringModel
 from leadscore.models.thresholds import win_rate_interval
 from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.tables import InputError, load_tables, read_raw
+from leadscore.pipelines.sources import read_raw
+from leadscore.pipelines.tables import InputError, load_tables
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,19 @@
 """The batch scoring job: every lead open as of a date gets a probability, a tier and its
-reasons, stamped with the model version and the as-of time."""
+reasons, stamped with the model version and the as-of time.
+
+The job is built to run unattended: it resolves the model first (no model, nothing done),
+refuses to overwrite an as-of's scores without ``--force``, holds the target's lock, scores
+in chunks of leads (memory follows the chunk, not the table), stages everything on local disk
+and publishes it in one step, then records the run in MLflow with feature drift against the
+training data."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,29 +22,35 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.build import build_features
-from leadscore.features.snapshots import rows_as_of
-from leadscore.pipelines import tracking
+from leadscore.features.snapshots import open_leads, rows_as_of
+from leadscore.models.drift import DRIFT_COLUMNS, DriftCounter
+from leadscore.models.scorer import LeadScoringModel
+from leadscore.pipelines import chunks, tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.tables import REJECT_COLUMNS, InputError, Tables, load_tables
+from leadscore.pipelines.errors import InputError
+from leadscore.pipelines.sources import Source
+from leadscore.pipelines.tables import REJECT_COLUMNS, prepare_tables
+from leadscore.pipelines.targets import Staged, Target, iso, refuse, staging_folder
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
 @dataclass(frozen=True)
 class ScoreResult:
-    output: Path
-    rejects_path: Path
+    target: str
+    rejects_target: str
     scored: int
     rejected: int
     not_open: int
     tier_counts: dict[str, int]
+    reject_reasons: dict[str, int]
     model_version: str
-
-
-def rejects_path_for(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.rejects{output.suffix}")
+    drift: pd.DataFrame  # feature, psi, missing shares; empty when the model has no reference
+    drift_alarm: list[str]  # features above the alarm threshold
+    run_id: str | None
 
 
 def output_format(output: Path) -> str:
@@ -48,28 +62,6 @@ def output_format(output: Path) -> str:
             expected=f"a path ending in {sorted(OUTPUT_FORMATS)}",
         )
     return fmt
-
-
-def open_leads(leads: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-    """(open as of the date, created at or after it). A lead is open at T when it existed
-    before T and had no outcome yet at T; leads closed later than T count as open at T."""
-    n = len(leads)
-    created_before = (
-        (leads[schema.CREATED_AT] < as_of).fillna(True).astype(bool)
-        if schema.CREATED_AT in leads.columns
-        else pd.Series(True, index=leads.index)
-    )
-    if schema.OUTCOME in leads.columns:
-        no_outcome = leads[schema.OUTCOME].isna()
-    else:
-        no_outcome = pd.Series(True, index=leads.index)
-    if schema.CLOSED_AT in leads.columns:
-        closed_later = (leads[schema.CLOSED_AT] >= as_of).fillna(False).astype(bool)
-    else:
-        closed_later = pd.Series(False, index=leads.index)
-    still_open = no_outcome | closed_later
-    assert len(still_open) == n
-    return created_before & still_open, ~created_before
 
 
 def write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
@@ -92,87 +84,323 @@ def write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
 
 def as_of_column(as_of: pd.Timestamp, n: int, fmt: str) -> pd.Series:
     if fmt == "csv":
-        return pd.Series([as_of.strftime("%Y-%m-%dT%H:%M:%SZ")] * n, dtype="object")
+        return pd.Series([iso(as_of)] * n, dtype="object")
     return pd.Series([as_of] * n, dtype="datetime64[us, UTC]")
 
 
-def score(
-    leads_path: Path,
-    activities_path: Path | None,
-    as_of: pd.Timestamp,
-    output: Path,
-    model_uri: str,
-    config: Config,
-) -> ScoreResult:
-    """Score every lead open as of ``as_of``; write scores and rejects atomically."""
-    fmt = output_format(output)
-    tables: Tables = load_tables(leads_path, activities_path, config)
-    resolved = tracking.load_model(model_uri)
-    model = resolved.model
+@dataclass(frozen=True)
+class ChunkResult:
+    scores: pd.DataFrame
+    rejects: pd.DataFrame
+    matrix: np.ndarray
+    not_open: int
 
+
+def score_chunk(
+    bucket: chunks.Bucket,
+    labels: tuple[str, str],
+    as_of: pd.Timestamp,
+    model: LeadScoringModel,
+    model_version: str,
+    config: Config,
+    partial: bool,
+) -> ChunkResult:
+    """Validate, build features, predict, tier and explain one chunk of leads."""
+    leads_label, activities_label = labels
+    tables = prepare_tables(
+        bucket.leads,
+        bucket.activities,
+        config,
+        leads_label,
+        activities_label,
+        allow_no_leads=partial,
+    )
     is_open, created_later = open_leads(tables.leads, as_of)
-    leads_source = str(leads_path)
     lead_rejects = pd.DataFrame(
         {
-            "source": leads_source,
-            "row": np.flatnonzero(created_later.to_numpy()) + 1,
+            "source": leads_label,
+            "row": np.asarray(tables.leads.index[created_later.to_numpy()], dtype="int64") + 1,
             schema.LEAD_ID: tables.leads.loc[created_later, schema.LEAD_ID].to_numpy(),
             "reason": f"created at or after the as-of time {as_of.isoformat()}",
         }
     )
     rejects = pd.concat(
         [r for r in (lead_rejects, tables.rejects) if not r.empty]
-        or [pd.DataFrame(columns=list(REJECT_COLUMNS))],
+        or [pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS})],
         ignore_index=True,
     )
-    to_score = tables.leads[is_open]
-    rows = rows_as_of(to_score[schema.LEAD_ID], as_of)
+    rows = rows_as_of(tables.leads.loc[is_open, schema.LEAD_ID], as_of)
+    matrix = np.empty((0, len(model.spec.feature_names)))
+    probability, tiers, reasons = np.zeros(0), np.zeros(0, dtype=object), []
     if len(rows):
         features = build_features(tables.leads, tables.activities, rows, model.spec)
-        probability = model.predict_proba(features)
+        matrix = model.matrix(features)
+        probability = model.predict_proba(matrix)
         tiers = model.tiers(probability)
         reasons = model.reasons(
-            features, config.scoring.max_reasons, config.scoring.min_reason_contribution
+            features,
+            config.scoring.max_reasons,
+            config.scoring.min_reason_contribution,
+            matrix=matrix,
         )
-    else:
-        probability, tiers, reasons = np.zeros(0), np.zeros(0, dtype=object), []
-    scored = pd.DataFrame(
+    scores = pd.DataFrame(
         {
             schema.LEAD_ID: rows[schema.LEAD_ID].astype("object"),
             schema.PROBABILITY: probability.astype("float64"),
             schema.TIER: pd.Series(tiers, dtype="object"),
             schema.REASONS: pd.Series(reasons, dtype="object"),
-            schema.MODEL_VERSION: resolved.label,
-            schema.AS_OF: as_of_column(as_of, len(rows), fmt),
+            schema.MODEL_VERSION: model_version,
+            schema.AS_OF: as_of_column(as_of, len(rows), "parquet"),
         }
     )
-    _check_output(scored)
-    rejects_path = rejects_path_for(output)
-    write_atomic(rejects.astype({"row": "int64"}), rejects_path, fmt)
-    write_atomic(scored, output, fmt)
+    check_output(scores)
     not_open = int((~is_open & ~created_later).sum())
-    counts = scored[schema.TIER].value_counts().reindex(list(schema.TIERS), fill_value=0)
+    return ChunkResult(scores, rejects, matrix, not_open)
+
+
+def score(
+    leads: Source,
+    activities: Source | None,
+    as_of: pd.Timestamp,
+    target: Target,
+    model_uri: str,
+    config: Config,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ScoreResult:
+    """Score every lead open as of ``as_of`` into ``target``; all of a run's rows appear
+    there at once or not at all."""
+    resolved = tracking.load_model(model_uri)  # no model: nothing read, nothing written
+    if target.has(as_of) and not force:
+        raise refuse(target, as_of)
+    settings = config.scoring
+    with target.lock(settings.lock_timeout_seconds):
+        staging = staging_folder(target)
+        try:
+            staged = Staged(staging)
+            try:
+                totals = _score_all(leads, activities, as_of, resolved, config, staged, progress)
+            finally:
+                staged.close()
+            drift = (
+                totals.drift.table(settings.drift_alarm_psi)
+                if totals.drift is not None
+                else _no_drift()
+            )
+            alarm = drift.loc[drift["shifted"], "feature"].tolist()
+            result = ScoreResult(
+                target=target.label,
+                rejects_target=target.rejects_label,
+                scored=staged.n_scores,
+                rejected=staged.n_rejects,
+                not_open=totals.not_open,
+                tier_counts={t: int(totals.tiers.get(t, 0)) for t in schema.TIERS},
+                reject_reasons=dict(sorted(totals.reasons.items(), key=lambda kv: -kv[1])),
+                model_version=resolved.label,
+                drift=drift,
+                drift_alarm=alarm,
+                run_id=None,
+            )
+            run_id = _record_and_publish(
+                result, totals, staged, target, as_of, resolved, leads, activities, force, config
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    _log_result(result, as_of, settings.drift_alarm_psi)
+    return ScoreResult(**{**result.__dict__, "run_id": run_id})
+
+
+@dataclass
+class _Totals:
+    not_open: int
+    tiers: dict[str, int]
+    reasons: dict[str, int]
+    histogram: np.ndarray  # probability counts in 20 bins of 0.05
+    drift: DriftCounter | None
+
+
+def _score_all(
+    leads: Source,
+    activities: Source | None,
+    as_of: pd.Timestamp,
+    resolved: tracking.ResolvedModel,
+    config: Config,
+    staged: Staged,
+    progress: Progress | None,
+) -> _Totals:
+    model = resolved.model
+    settings = config.scoring
+    if model.drift is None:
+        log.warning("%s carries no training distributions: no drift check", resolved.label)
+    totals = _Totals(
+        not_open=0,
+        tiers={},
+        reasons={},
+        histogram=np.zeros(20, dtype="int64"),
+        drift=DriftCounter(model.drift) if model.drift is not None else None,
+    )
+    n_buckets = chunks.plan(leads, settings.chunk_leads)
+    labels = (leads.label, activities.label if activities is not None else "activities")
+    if n_buckets > 1:
+        log.info("Scoring %s in %d chunks of leads", leads.label, n_buckets)
+    with tempfile.TemporaryDirectory(prefix="leadscore-chunks-", dir=settings.work_dir) as work:
+        if progress is not None:
+            progress("chunks", 0, n_buckets)
+        for bucket in chunks.buckets(
+            leads, activities, config, n_buckets, settings.chunk_leads, Path(work)
+        ):
+            part = score_chunk(
+                bucket, labels, as_of, model, resolved.label, config, partial=n_buckets > 1
+            )
+            staged.write(part.scores, part.rejects)
+            totals.not_open += part.not_open
+            for tier, n in part.scores[schema.TIER].value_counts().items():
+                totals.tiers[str(tier)] = totals.tiers.get(str(tier), 0) + int(n)
+            for reason, n in part.rejects["reason"].value_counts().items():
+                totals.reasons[str(reason)] = totals.reasons.get(str(reason), 0) + int(n)
+            p = part.scores[schema.PROBABILITY].to_numpy()
+            totals.histogram += np.bincount(np.minimum((p * 20).astype("int64"), 19), minlength=20)
+            if totals.drift is not None and len(part.matrix):
+                totals.drift.update(part.matrix)
+            if progress is not None:
+                progress("chunks", bucket.number + 1, n_buckets)
+    return totals
+
+
+def _no_drift() -> pd.DataFrame:
+    return pd.DataFrame(columns=DRIFT_COLUMNS).astype({"psi": "float64", "shifted": "bool"})
+
+
+def _record_and_publish(
+    result: ScoreResult,
+    totals: _Totals,
+    staged: Staged,
+    target: Target,
+    as_of: pd.Timestamp,
+    resolved: tracking.ResolvedModel,
+    leads: Source,
+    activities: Source | None,
+    force: bool,
+    config: Config,
+) -> str:
+    """Publish inside an MLflow run, so the record says whether the rows landed: a failed
+    publish leaves a FAILED run with the counts it would have written, and a tracking server
+    out of reach stops the run before anything is written."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _publish_in_run(
+            result, totals, staged, target, as_of, resolved, leads, activities, force, config
+        )
+    except MlflowException as exc:
+        raise tracking.ModelResolutionError(
+            f"cannot record the run in MLflow at {tracking.mlflow.get_tracking_uri()}; "
+            f"nothing was written: {exc.message}"
+        ) from exc
+
+
+def _publish_in_run(
+    result: ScoreResult,
+    totals: _Totals,
+    staged: Staged,
+    target: Target,
+    as_of: pd.Timestamp,
+    resolved: tracking.ResolvedModel,
+    leads: Source,
+    activities: Source | None,
+    force: bool,
+    config: Config,
+) -> str:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    tracking.ensure_experiment(config.registry.experiment)
+    with mlflow.start_run(run_name=f"score {iso(as_of)}") as run:
+        mlflow.set_tags(
+            {
+                "leadscore.job": "score",
+                "leadscore.model_version": resolved.label,
+                "leadscore.as_of": iso(as_of),
+                "leadscore.target": target.label,
+            }
+        )
+        mlflow.log_params(
+            {
+                "as_of": iso(as_of),
+                "model_uri": resolved.uri,
+                "model_version": resolved.label,
+                "leads": leads.label,
+                "activities": activities.label if activities is not None else "",
+                "target": target.label,
+                "force": force,
+                "chunk_leads": config.scoring.chunk_leads,
+                "drift_alarm_psi": config.scoring.drift_alarm_psi,
+            }
+        )
+        p_hist = totals.histogram
+        metrics: dict[str, float] = {
+            "scored": result.scored,
+            "rejected": result.rejected,
+            "not_open": result.not_open,
+            "drift_max_psi": float(result.drift["psi"].max()) if len(result.drift) else 0.0,
+            "drift_alarms": len(result.drift_alarm),
+        }
+        metrics |= {f"tier_{t}": n for t, n in result.tier_counts.items()}
+        if p_hist.sum() > 0:
+            centres = (np.arange(20) + 0.5) / 20
+            metrics["probability_mean_binned"] = float(np.average(centres, weights=p_hist))
+        mlflow.log_metrics(metrics)
+        mlflow.log_table(
+            pd.DataFrame(
+                {
+                    "probability_from": np.arange(20) / 20,
+                    "probability_to": (np.arange(20) + 1) / 20,
+                    "leads": p_hist,
+                }
+            ),
+            "score_distribution.json",
+        )
+        mlflow.log_table(
+            pd.DataFrame(
+                {
+                    "reason": list(result.reject_reasons),
+                    "rows": list(result.reject_reasons.values()),
+                }
+            ),
+            "rejects_by_reason.json",
+        )
+        if len(result.drift):
+            mlflow.log_table(result.drift, "feature_drift.json")
+        target.publish(staged, as_of, force, config.scoring.lock_timeout_seconds)
+        try:
+            mlflow.set_tag("leadscore.published", "true")
+        except MlflowException as exc:  # the rows are out: say so, do not fail the run
+            log.warning("Scores published, but MLflow could not record it: %s", exc.message)
+        return str(run.info.run_id)
+
+
+def _log_result(result: ScoreResult, as_of: pd.Timestamp, alarm_psi: float) -> None:
     log.info(
         "Scored %d open leads as of %s with %s; %d not open; %d rejected rows -> %s",
-        len(scored),
+        result.scored,
         as_of.isoformat(),
-        resolved.label,
-        not_open,
-        len(rejects),
-        rejects_path,
+        result.model_version,
+        result.not_open,
+        result.rejected,
+        result.rejects_target,
     )
-    return ScoreResult(
-        output=output,
-        rejects_path=rejects_path,
-        scored=len(scored),
-        rejected=len(rejects),
-        not_open=not_open,
-        tier_counts={k: int(v) for k, v in counts.items()},
-        model_version=resolved.label,
-    )
+    if result.drift_alarm:
+        top = result.drift[result.drift["shifted"]].head(5)
+        log.warning(
+            "Drift alarm: %d features shifted beyond PSI %s against the training data: %s",
+            len(result.drift_alarm),
+            f"{alarm_psi:g}",
+            ", ".join(f"{f} ({p:.2f})" for f, p in zip(top["feature"], top["psi"], strict=True)),
+        )
 
 
-def _check_output(scored: pd.DataFrame) -> None:
+def check_output(scored: pd.DataFrame) -> None:
     """The contract of the output, checked before anything is written."""
     assert list(scored.columns) == list(schema.OUTPUT_COLUMNS), scored.columns
     p = scored[schema.PROBABILITY].to_numpy()

@@ -4,8 +4,6 @@ expected. Nothing here fits or scores; everything downstream receives clean tabl
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,47 +17,12 @@ from leadscore.features.keys import exact_duplicates, positions
 from leadscore.features.schema import normalise_activity_type
 from leadscore.features.timeutil import parse_utc, to_epoch_micros, to_epoch_seconds
 from leadscore.pipelines.config import Config, OutcomeSpellings
+from leadscore.pipelines.errors import MAX_ROWS_SHOWN, InputError
+from leadscore.pipelines.sources import Source, as_source
 
 log = logging.getLogger(__name__)
 
-MAX_ROWS_SHOWN = 5
 REJECT_COLUMNS = ("source", "row", schema.LEAD_ID, "reason")
-
-
-class InputError(ValueError):
-    """Bad input: the message names the file, column, offending rows and what was expected.
-    The CLI turns it into exit code 2."""
-
-    def __init__(
-        self,
-        source: str,
-        problem: str,
-        *,
-        column: str | None = None,
-        rows: list[int] | None = None,
-        expected: str | None = None,
-        examples: list[Any] | None = None,
-    ) -> None:
-        self.source = source
-        self.column = column
-        self.rows = rows or []
-        parts = [source]
-        if column is not None:
-            parts.append(f"column '{column}'")
-        message = ": ".join(parts) + f": {problem}"
-        if self.rows:
-            shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
-            more = (
-                f" and {len(self.rows) - MAX_ROWS_SHOWN} more"
-                if len(self.rows) > MAX_ROWS_SHOWN
-                else ""
-            )
-            message += f" at data row {shown}{more} (row 1 = first row after the header)"
-        if examples:
-            message += f"; found {', '.join(repr(e) for e in examples[:MAX_ROWS_SHOWN])}"
-        if expected:
-            message += f"; expected {expected}"
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -76,64 +39,10 @@ def empty_rejects() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS})
 
 
-def _row_numbers(mask: pd.Series | np.ndarray) -> list[int]:
-    return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))]
-
-
-def _sniff_delimiter(sample: str) -> str:
-    header = sample.splitlines()[0] if sample else ""
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    if counts[best] == 0:
-        try:
-            return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            return ","
-    return best
-
-
-def read_raw(path: Path) -> pd.DataFrame:
-    """A CSV (delimiter and encoding detected, every cell as text) or Parquet file/folder,
-    with a fresh 0..n-1 index in file order."""
-    source = str(path)
-    if not path.exists():
-        raise InputError(source, "file not found", expected="a CSV or Parquet file")
-    is_parquet = path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}
-    if not is_parquet and path.stat().st_size == 0:
-        raise InputError(source, "the file is empty", expected="a header row and data rows")
-    if is_parquet:
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many kinds
-            raise InputError(source, f"cannot be read as Parquet ({exc})") from exc
-        return frame.reset_index(drop=True)
-    raw = path.read_bytes()
-    try:
-        sample = raw[:65536].decode("utf-8-sig")
-        encoding = "utf-8-sig"
-        raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        encoding = "latin-1"
-        sample = raw[:65536].decode(encoding)
-        log.warning("%s is not UTF-8; read as Latin-1", source)
-    delimiter = _sniff_delimiter(sample)
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            encoding=encoding,
-            skipinitialspace=False,
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(
-            source, "the file is empty", expected="a header row and data rows"
-        ) from exc
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InputError(source, f"cannot be parsed as CSV ({exc})") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.reset_index(drop=True)
+def _row_numbers(mask: pd.Series) -> list[int]:
+    """Data row numbers (1 = first row after the header) of the rows a mask selects. The
+    frame's index holds each row's position in its source, so chunks keep global numbers."""
+    return [int(i) + 1 for i in mask.index[mask.to_numpy(dtype=bool)]]
 
 
 def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, str], source: str) -> pd.DataFrame:
@@ -225,7 +134,9 @@ def map_outcomes(values: pd.Series, spellings: OutcomeSpellings, source: str) ->
     return mapped.astype("string")
 
 
-def validate_leads(frame: pd.DataFrame, source: str, config: Config) -> pd.DataFrame:
+def validate_leads(
+    frame: pd.DataFrame, source: str, config: Config, allow_empty: bool = False
+) -> pd.DataFrame:
     frame = _apply_mapping(frame, config.columns.leads, source)
     if config.export.row_number_as_lead_id:
         if schema.LEAD_ID in frame.columns:
@@ -235,9 +146,9 @@ def validate_leads(frame: pd.DataFrame, source: str, config: Config) -> pd.DataF
                 column=schema.LEAD_ID,
                 expected="either an id column or the row-number option, not both",
             )
-        frame = frame.assign(**{schema.LEAD_ID: [str(i) for i in range(1, len(frame) + 1)]})
+        frame = frame.assign(**{schema.LEAD_ID: (frame.index + 1).astype(str)})
     _require(frame, schema.LEAD_REQUIRED, source)
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise InputError(source, "has a header but no rows", expected="at least one lead")
     leads = frame.copy()
     ids = _as_text(leads[schema.LEAD_ID])
@@ -313,7 +224,7 @@ def _reject(activities: pd.DataFrame, mask: pd.Series, source: str, reason: str)
     return pd.DataFrame(
         {
             "source": source,
-            "row": np.flatnonzero(mask.to_numpy()) + 1,
+            "row": np.asarray(mask.index[mask.to_numpy(dtype=bool)], dtype="int64") + 1,
             schema.LEAD_ID: activities.loc[mask, schema.LEAD_ID].to_numpy(),
             "reason": reason,
         }
@@ -381,25 +292,18 @@ def _duplicates(activities: pd.DataFrame, position: np.ndarray) -> pd.Series:
     return pd.Series(exact_duplicates(columns), index=activities.index)
 
 
-def fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return {"path": str(path), "sha256": digest.hexdigest(), "rows": len(frame)}
-
-
 def prepare_tables(
     leads_raw: pd.DataFrame,
     activities_raw: pd.DataFrame | None,
     config: Config,
     leads_source: str = "leads",
     activities_source: str = "activities",
+    allow_no_leads: bool = False,
 ) -> Tables:
-    """Map and validate already-read frames (raw export names, text or typed cells)."""
-    leads = validate_leads(leads_raw, leads_source, config)
+    """Map and validate already-read frames (raw export names, text or typed cells).
+    ``allow_no_leads``: a chunk of a larger table may hold no leads (its activities are then
+    rejected as unknown)."""
+    leads = validate_leads(leads_raw, leads_source, config, allow_no_leads)
     if activities_raw is None:
         return Tables(leads, None, empty_rejects())
     activities = validate_activities(activities_raw, activities_source, config)
@@ -407,17 +311,33 @@ def prepare_tables(
     return Tables(leads, kept, rejects)
 
 
-def load_tables(leads_path: Path, activities_path: Path | None, config: Config) -> Tables:
-    """Read, map and validate leads (and activities). Raises InputError on bad input."""
-    leads_raw = read_raw(leads_path)
-    activities_raw = read_raw(activities_path) if activities_path is not None else None
-    tables = prepare_tables(
-        leads_raw, activities_raw, config, str(leads_path), str(activities_path)
+def load_tables(leads: Path | Source, activities: Path | Source | None, config: Config) -> Tables:
+    """Read whole, map and validate leads (and activities): files or database tables.
+    Raises InputError on bad input."""
+    leads_source = as_source(leads) if isinstance(leads, Path) else leads
+    activities_source = as_source(activities) if isinstance(activities, Path) else activities
+    leads_raw = leads_source.read(order_by=lead_id_column(config.columns.leads))
+    activities_raw = (
+        activities_source.read(order_by=lead_id_column(config.columns.activities))
+        if activities_source is not None
+        else None
     )
-    prints = {"leads": fingerprint(leads_path, leads_raw)}
-    if activities_path is not None and activities_raw is not None:
-        prints["activities"] = fingerprint(activities_path, activities_raw)
+    tables = prepare_tables(
+        leads_raw,
+        activities_raw,
+        config,
+        leads_source.label,
+        activities_source.label if activities_source is not None else "activities",
+    )
+    prints = {"leads": leads_source.fingerprint() | {"rows": len(leads_raw)}}
+    if activities_source is not None and activities_raw is not None:
+        prints["activities"] = activities_source.fingerprint() | {"rows": len(activities_raw)}
     return Tables(tables.leads, tables.activities, tables.rejects, prints)
+
+
+def lead_id_column(mapping: dict[str, str]) -> str:
+    """The export's own name of the lead id column under a column mapping."""
+    return next((raw for raw, name in mapping.items() if name == schema.LEAD_ID), schema.LEAD_ID)
 
 
 def parse_as_of(text: str) -> pd.Timestamp:
@@ -430,3 +350,17 @@ def parse_as_of(text: str) -> pd.Timestamp:
             expected="ISO 8601 such as 2026-06-30 or 2026-06-30T00:00:00Z",
         )
     return pd.Timestamp(parsed.iloc[0])
+
+
+def lead_ids(frame: pd.DataFrame, kind: str, source: str, config: Config) -> pd.Series:
+    """The (stripped) lead ids of a raw chunk of leads or activities, after the column
+    mapping; checks the chunk's columns with the same messages as the full validation."""
+    if kind == "leads":
+        mapped = _apply_mapping(frame, config.columns.leads, source)
+        if config.export.row_number_as_lead_id:
+            return pd.Series((frame.index + 1).astype(str), index=frame.index)
+        _require(mapped, schema.LEAD_REQUIRED, source)
+    else:
+        mapped = _apply_mapping(frame, config.columns.activities, source)
+        _require(mapped, schema.ACTIVITY_REQUIRED, source)
+    return _as_text(mapped[schema.LEAD_ID])

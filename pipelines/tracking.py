@@ -23,6 +23,9 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous_champion"
 DEFAULT_DB = "mlflow.db"
+# What the registry answers for a missing model, version or alias (anything else, such as
+# INTERNAL_ERROR for a refused connection, means the registry could not be asked).
+NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 
 class ModelResolutionError(RuntimeError):
@@ -39,6 +42,19 @@ def configure_tracking(workdir: Path | None = None) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
     return uri
+
+
+def require_store() -> None:
+    """A job that needs an existing model must not create an empty SQLite store as a side
+    effect of looking for it (a wrong working folder would otherwise look like "no model")."""
+    uri = mlflow.get_registry_uri()
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise ModelResolutionError(
+                f"no MLflow store at {path}: run `leadscore train` here first, or point "
+                "MLFLOW_TRACKING_URI at the store that holds the model"
+            )
 
 
 def ensure_experiment(name: str) -> str:
@@ -125,6 +141,7 @@ def _unwrap(uri: str) -> LeadScoringModel:
 
 def load_model(uri: str) -> ResolvedModel:
     """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/...``."""
+    require_store()
     client = MlflowClient()
     name = version = None
     try:
@@ -135,6 +152,8 @@ def load_model(uri: str) -> ResolvedModel:
                 try:
                     mv = client.get_model_version_by_alias(name, alias)
                 except MlflowException as exc:
+                    if exc.error_code not in NOT_FOUND:
+                        raise
                     raise ModelResolutionError(
                         f"no model version of '{name}' carries the alias '{alias}' in the "
                         f"registry at {mlflow.get_registry_uri()}: run `leadscore train` first, "
@@ -150,7 +169,12 @@ def load_model(uri: str) -> ResolvedModel:
     except IncompatibleModelError as exc:
         raise ModelResolutionError(f"{uri}: {exc}") from exc
     except MlflowException as exc:
-        raise ModelResolutionError(f"cannot load {uri}: {exc.message}") from exc
+        if exc.error_code in NOT_FOUND:
+            raise ModelResolutionError(f"cannot load {uri}: {exc.message}") from exc
+        raise ModelResolutionError(
+            f"cannot reach the model registry at {mlflow.get_registry_uri()} for {uri}: "
+            f"{exc.message}"
+        ) from exc
     except (OSError, ConnectionError) as exc:
         raise ModelResolutionError(f"cannot reach the model registry for {uri}: {exc}") from exc
     return ResolvedModel(model=model, uri=uri, name=name, version=version)

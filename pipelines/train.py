@@ -17,7 +17,7 @@ import pandas as pd
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features
 from leadscore.features.registry import registry_frame
-from leadscore.features.snapshots import LABEL, WEIGHT, rows_as_of
+from leadscore.features.snapshots import LABEL, WEIGHT, open_leads, rows_as_of
 from leadscore.models.metrics import HIGHER_IS_BETTER, evaluate
 from leadscore.models.mlflow_model import (
     ARTIFACT_KEY,
@@ -31,7 +31,6 @@ from leadscore.models.split import TEST
 from leadscore.pipelines import plots, tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import Fitted, fit
-from leadscore.pipelines.score import open_leads
 from leadscore.pipelines.tables import Tables, load_tables
 
 log = logging.getLogger(__name__)

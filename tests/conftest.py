@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -80,3 +81,62 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     monkeypatch.chdir(tmp_path)
     yield uri
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TrainedStore:
+    """A real SQLite MLflow store holding a champion trained on a generated world."""
+
+    folder: Path
+    uri: str
+    leads: Path
+    activities: Path
+    as_of: str = "2026-06-30"
+
+
+@pytest.fixture(scope="session")
+def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
+    """Train once per test session (about 10 s); tests score against it."""
+    import mlflow
+
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.synthetic import generate, write_world
+    from leadscore.pipelines.train import train
+
+    folder = tmp_path_factory.mktemp("trained")
+    write_world(generate(1500, seed=3), folder / "world")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        patch.chdir(folder)
+        tracking.configure_tracking()
+        quick = Config.model_validate({"backtest": {"folds": 0}})
+        train(folder / "world" / "leads.csv", folder / "world" / "activities.csv", quick)
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    return TrainedStore(
+        folder, uri, folder / "world" / "leads.csv", folder / "world" / "activities.csv"
+    )
+
+
+@pytest.fixture
+def trained(
+    trained_world: TrainedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TrainedStore]:
+    """The session's trained store, active for one test that runs in its own folder."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_world.uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield trained_world
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the session (see tests/postgres.py)."""
+    from tests.postgres import cluster
+
+    with cluster() as url:
+        yield url

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leadscore.pipelines import tracking
 from leadscore.pipelines.cli import app
+from tests.conftest import TrainedStore
 
 runner = CliRunner()
 
@@ -41,6 +43,13 @@ BAD_INPUTS = {
 }  # fmt: skip
 
 
+def written(folder: Path) -> list[str]:
+    """What a run left in a folder, apart from the hidden lock file of its target."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
 def _clean(output: str) -> str:
     return " ".join(output.split())
 
@@ -56,7 +65,7 @@ def test_train_bad_input_exits_2(case: str, tmp_path: Path, mlflow_store: str) -
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_score_bad_input_exits_2_and_writes_nothing(
-    case: str, tmp_path: Path, mlflow_store: str
+    case: str, tmp_path: Path, trained: TrainedStore
 ) -> None:
     leads, acts, expected = BAD_INPUTS[case]
     out = tmp_path / "out" / "scores.csv"
@@ -64,11 +73,11 @@ def test_score_bad_input_exits_2_and_writes_nothing(
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     assert expected in _clean(result.output)
-    assert not out.parent.exists()
+    assert written(out.parent) == []
 
 
 @pytest.mark.parametrize("as_of", ["2025-13-01", "yesterday", "01/02/2025", ""])
-def test_malformed_as_of_exits_2(as_of: str, tmp_path: Path, mlflow_store: str) -> None:
+def test_malformed_as_of_exits_2(as_of: str, tmp_path: Path, trained: TrainedStore) -> None:
     out = tmp_path / "scores.csv"
     args = ["score", *files(tmp_path, GOOD_LEADS), "--as-of", as_of, "--output", str(out)]
     result = runner.invoke(app, args)
@@ -77,7 +86,7 @@ def test_malformed_as_of_exits_2(as_of: str, tmp_path: Path, mlflow_store: str) 
     assert not out.exists()
 
 
-def test_unsupported_output_format_exits_2(tmp_path: Path, mlflow_store: str) -> None:
+def test_unsupported_output_format_exits_2(tmp_path: Path, trained: TrainedStore) -> None:
     out = tmp_path / "scores.xlsx"
     args = ["score", *files(tmp_path, GOOD_LEADS), "--as-of", "2025-03-01", "--output", str(out)]
     result = runner.invoke(app, args)
@@ -95,6 +104,13 @@ def test_too_few_outcomes_exits_2(tmp_path: Path, mlflow_store: str) -> None:
 def test_missing_model_exits_1_with_advice(tmp_path: Path, mlflow_store: str) -> None:
     out = tmp_path / "scores.csv"
     args = ["score", *files(tmp_path, GOOD_LEADS), "--as-of", "2025-03-01", "--output", str(out)]
+    result = runner.invoke(app, args)  # no store at all: none is created by looking
+    assert result.exit_code == 1
+    assert "no MLflow store at" in _clean(result.output)
+    assert not (tmp_path / "mlflow.db").exists()
+
+    tracking.configure_tracking()
+    tracking.ensure_experiment("leadscore")  # a store without the model
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "alias 'champion'" in _clean(result.output)
