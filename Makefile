@@ -22,7 +22,7 @@ demo: $(STAMP)
 	mkdir -p outputs
 	$(BIN)/leadscore train --leads $(SAMPLE)/leads.csv --activities $(SAMPLE)/activities.csv
 	$(BIN)/leadscore score --leads $(SAMPLE)/leads.csv --activities $(SAMPLE)/activities.csv \
-		--as-of $(AS_OF) --output outputs/scores.csv
+		--as-of $(AS_OF) --output outputs/scores.csv --force
 	@echo
 	@echo "Scores:  outputs/scores.csv (rejected rows: outputs/scores.rejects.csv)"
 	@echo "Top SQL leads:"; head -1 outputs/scores.csv; grep ',SQL,' outputs/scores.csv | sort -t, -k2 -r | head -3

@@ -257,8 +257,9 @@ def _add_block(
     leaves: list[_Leaf],
     local: dict[int, int],
 ) -> None:
-    """One block: the leaves below split ``root`` (``inner``: the splits of the subtree), or
-    one leaf (``root`` = ~leaf, ``inner`` empty)."""
+    """One block and its table: the leaves below split ``root`` (``inner``: the splits of its
+    subtree), or one leaf (``root``: its number after the splits, ``inner`` empty), computed
+    on the fly if it has more than ``max_block_bits`` features."""
     features: dict[int, int] = {}  # tree-local feature -> column of the block's table
     for leaf in leaves:
         for f in leaf.features:
@@ -593,3 +594,25 @@ class PathExplainer:
         finally:
             numba.set_num_threads(previous)
         return out, np.full(x.shape[0], self.expected_value)
+
+
+def top_agreement(
+    a: np.ndarray, b: np.ndarray, k: int = 3, min_contribution: float = 0.0
+) -> dict[str, float]:
+    """How often two contribution matrices name the same top ``k`` factors per row: the same
+    set (``set``), the same features in the same order (``ordered``), and the same set once
+    factors below ``min_contribution`` in absolute value are dropped, as ``reasons`` names
+    only those (``named``)."""
+
+    def top(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(-np.abs(c), axis=1, kind="stable")[:, :k]
+        named = np.abs(np.take_along_axis(c, order, axis=1)) >= min_contribution
+        return order, np.where(named, order, -1)
+
+    order_a, named_a = top(a)
+    order_b, named_b = top(b)
+    return {
+        "set": float((np.sort(order_a, axis=1) == np.sort(order_b, axis=1)).all(axis=1).mean()),
+        "ordered": float((order_a == order_b).all(axis=1).mean()),
+        "named": float((np.sort(named_a, axis=1) == np.sort(named_b, axis=1)).all(axis=1).mean()),
+    }

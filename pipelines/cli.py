@@ -131,10 +131,33 @@ def generate(
     _run(job)
 
 
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="LEADSCORE_DB",
+        help="Read --leads/--activities from this database (SQLAlchemy URL, e.g. "
+        "postgresql://user@host/crm); they then name tables or .sql query files. "
+        "Keep passwords in the environment variable.",
+    ),
+]
+
+
 @app.command()
 def train(
-    leads: LeadsOpt,
-    activities: ActivitiesOpt = None,
+    leads: Annotated[
+        str,
+        typer.Option(
+            "--leads", help="Leads: CSV or Parquet file/folder, or with --db a table or .sql file."
+        ),
+    ],
+    activities: Annotated[
+        str | None,
+        typer.Option(
+            "--activities", help="Activities: file or folder, or with --db a table or .sql file."
+        ),
+    ] = None,
+    db: DbOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -143,12 +166,15 @@ def train(
     the most recent, and register the model in MLflow (alias `champion` if not worse)."""
     _setup_logging(quiet, verbose)
     from leadscore.pipelines import tracking
+    from leadscore.pipelines.sources import as_source
     from leadscore.pipelines.train import train as run_train
 
     def job() -> None:
         cfg = load_config(config)
+        leads_source = as_source(leads, db)
+        activities_source = as_source(activities, db) if activities is not None else None
         uri = tracking.configure_tracking()
-        result = run_train(leads, activities, cfg)
+        result = run_train(leads_source, activities_source, cfg)
         console.print(_metric_table(
             f"Most recent period ({result.split})",
             {"LightGBM (calibrated)": result.metrics, "logistic baseline": result.baseline_metrics},
@@ -221,18 +247,6 @@ def _tier_table(frame: pd.DataFrame, title: str) -> Table:
             f"{row.share_of_wins:.1%}",
         )
     return table
-
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="LEADSCORE_DB",
-        help="Read --leads/--activities from this database (SQLAlchemy URL, e.g. "
-        "postgresql://user@host/crm); they then name tables or .sql query files. "
-        "Keep passwords in the environment variable.",
-    ),
-]
 
 
 @app.command()

@@ -44,7 +44,10 @@ def _score_files(paths: list[Path]) -> list[Path]:
             files += sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix.lower() in {".csv", ".parquet"} and ".rejects." not in p.name
+                if p.suffix.lower() in {".csv", ".parquet"}
+                and ".rejects." not in p.name
+                # a score folder's rejects (_rejects/) and unfinished runs (.leadscore-*)
+                and not any(part[:1] in "._" for part in p.relative_to(path).parts)
             )
         else:
             files.append(path)

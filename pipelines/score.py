@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ class ScoreResult:
     drift: pd.DataFrame  # feature, psi, missing shares; empty when the model has no reference
     drift_alarm: list[str]  # features above the alarm threshold
     run_id: str | None
+    seconds: dict[str, float]  # per stage (see STAGES)
 
 
 def output_format(output: Path) -> str:
@@ -88,6 +90,23 @@ def as_of_column(as_of: pd.Timestamp, n: int, fmt: str) -> pd.Series:
     return pd.Series([as_of] * n, dtype="datetime64[us, UTC]")
 
 
+STAGES = ("read", "validate", "features", "predict", "reasons", "write", "publish")
+
+
+class Stopwatch:
+    """Seconds spent per stage of a run, summed over chunks (the benchmark's breakdown)."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap to ``stage``."""
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._last
+        self._last = now
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     scores: pd.DataFrame
@@ -104,8 +123,10 @@ def score_chunk(
     model_version: str,
     config: Config,
     partial: bool,
+    watch: Stopwatch | None = None,
 ) -> ChunkResult:
     """Validate, build features, predict, tier and explain one chunk of leads."""
+    watch = watch or Stopwatch()
     leads_label, activities_label = labels
     tables = prepare_tables(
         bucket.leads,
@@ -132,17 +153,21 @@ def score_chunk(
     rows = rows_as_of(tables.leads.loc[is_open, schema.LEAD_ID], as_of)
     matrix = np.empty((0, len(model.spec.feature_names)))
     probability, tiers, reasons = np.zeros(0), np.zeros(0, dtype=object), []
+    watch.lap("validate")
     if len(rows):
         features = build_features(tables.leads, tables.activities, rows, model.spec)
         matrix = model.matrix(features)
+        watch.lap("features")
         probability = model.predict_proba(matrix)
         tiers = model.tiers(probability)
+        watch.lap("predict")
         reasons = model.reasons(
             features,
             config.scoring.max_reasons,
             config.scoring.min_reason_contribution,
             matrix=matrix,
         )
+        watch.lap("reasons")
     scores = pd.DataFrame(
         {
             schema.LEAD_ID: rows[schema.LEAD_ID].astype("object"),
@@ -201,6 +226,7 @@ def score(
                 drift=drift,
                 drift_alarm=alarm,
                 run_id=None,
+                seconds=totals.watch.seconds,
             )
             run_id = _record_and_publish(
                 result, totals, staged, target, as_of, resolved, leads, activities, force, config
@@ -218,6 +244,7 @@ class _Totals:
     reasons: dict[str, int]
     histogram: np.ndarray  # probability counts in 20 bins of 0.05
     drift: DriftCounter | None
+    watch: Stopwatch
 
 
 def _score_all(
@@ -239,6 +266,7 @@ def _score_all(
         reasons={},
         histogram=np.zeros(20, dtype="int64"),
         drift=DriftCounter(model.drift) if model.drift is not None else None,
+        watch=Stopwatch(),
     )
     n_buckets = chunks.plan(leads, settings.chunk_leads)
     labels = (leads.label, activities.label if activities is not None else "activities")
@@ -247,11 +275,13 @@ def _score_all(
     with tempfile.TemporaryDirectory(prefix="leadscore-chunks-", dir=settings.work_dir) as work:
         if progress is not None:
             progress("chunks", 0, n_buckets)
+        watch = totals.watch
         for bucket in chunks.buckets(
             leads, activities, config, n_buckets, settings.chunk_leads, Path(work)
         ):
+            watch.lap("read")
             part = score_chunk(
-                bucket, labels, as_of, model, resolved.label, config, partial=n_buckets > 1
+                bucket, labels, as_of, model, resolved.label, config, n_buckets > 1, watch
             )
             staged.write(part.scores, part.rejects)
             totals.not_open += part.not_open
@@ -265,6 +295,7 @@ def _score_all(
                 totals.drift.update(part.matrix)
             if progress is not None:
                 progress("chunks", bucket.number + 1, n_buckets)
+            watch.lap("write")
     return totals
 
 
@@ -372,8 +403,11 @@ def _publish_in_run(
         )
         if len(result.drift):
             mlflow.log_table(result.drift, "feature_drift.json")
+        totals.watch.lap("write")
         target.publish(staged, as_of, force, config.scoring.lock_timeout_seconds)
+        totals.watch.lap("publish")
         try:
+            mlflow.log_metrics({f"seconds_{k}": v for k, v in totals.watch.seconds.items()})
             mlflow.set_tag("leadscore.published", "true")
         except MlflowException as exc:  # the rows are out: say so, do not fail the run
             log.warning("Scores published, but MLflow could not record it: %s", exc.message)

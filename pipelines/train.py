@@ -31,6 +31,7 @@ from leadscore.models.split import TEST
 from leadscore.pipelines import plots, tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import Fitted, fit
+from leadscore.pipelines.sources import Source
 from leadscore.pipelines.tables import Tables, load_tables
 
 log = logging.getLogger(__name__)
@@ -209,11 +210,14 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         plots.log_backtest(fitted.backtest, out)
 
 
-def train(leads_path: Path, activities_path: Path | None, config: Config) -> TrainResult:
+def train(
+    leads_path: Path | Source, activities_path: Path | Source | None, config: Config
+) -> TrainResult:
     """Read, fit, log everything to MLflow, register, and move the champion alias when the
     new model is not worse (else it becomes the challenger). Raises InputError for bad input."""
     tables = load_tables(leads_path, activities_path, config)
-    fitted = fit(tables, config, str(leads_path))
+    label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
+    fitted = fit(tables, config, label)
     model, spec = fitted.model, fitted.model.spec
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
 

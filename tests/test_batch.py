@@ -463,3 +463,25 @@ def test_run_record_and_drift_alarm(trained: TrainedStore, tmp_path: Path) -> No
          "--as-of", trained.as_of, "--output", str(out), "--force", "-q"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_train_reads_a_database_too(
+    trained_world: TrainedStore, tmp_path: Path, mlflow_store: str
+) -> None:
+    crm = tmp_path / "crm.db"
+    engine = sa.create_engine(f"sqlite:///{crm}")
+    pd.read_csv(trained_world.leads, dtype=str, keep_default_na=False).to_sql(
+        "leads", engine, index=False
+    )
+    pd.read_csv(trained_world.activities, dtype=str, keep_default_na=False).to_sql(
+        "activities", engine, index=False
+    )
+    engine.dispose()
+    (tmp_path / "quick.yaml").write_text(json.dumps({"backtest": {"folds": 0}}))
+    result = runner.invoke(
+        app,
+        ["train", "--db", f"sqlite:///{crm}", "--leads", "leads", "--activities", "activities",
+         "--config", str(tmp_path / "quick.yaml")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Registered lead-conversion v1" in " ".join(result.output.split())

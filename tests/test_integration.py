@@ -96,7 +96,7 @@ def test_generate_train_score(world: Path, tmp_path: Path, mlflow_store: str) ->
     np.testing.assert_allclose(again["probability"], scores["probability"], rtol=0, atol=1e-12)
     first = out.read_bytes()
     invoke("score", "--leads", leads, "--activities", acts, "--as-of", "2026-06-30",
-           "--output", str(out))  # fmt: skip
+           "--output", str(out), "--force")  # fmt: skip
     assert out.read_bytes() == first
 
     # The same data again: not worse, so the alias moves to v2; v1 is kept as previous.
@@ -150,10 +150,10 @@ def test_monitor_compares_promises_with_outcomes(tmp_path: Path, mlflow_store: s
     write_world(world, tmp_path / "w")
     leads, acts = str(tmp_path / "w" / "leads.csv"), str(tmp_path / "w" / "activities.csv")
     invoke("train", "--leads", leads, "--activities", acts, "-q")
-    scores = tmp_path / "scores"
+    scores = tmp_path / "scores"  # a Parquet folder: one partition per night, rejects beside
     for day in ("2026-02-01", "2026-03-01"):
         invoke("score", "--leads", leads, "--activities", acts, "--as-of", day,
-               "--output", str(scores / f"scores_{day}.csv"), "-q")  # fmt: skip
+               "--output", str(scores), "-q")  # fmt: skip
     output = invoke("monitor", "--leads", leads, "--scores", str(scores))
     assert "Tier promises" in output and "advice:" in output
     from leadscore.pipelines.config import Config
