@@ -485,3 +485,32 @@ def test_train_reads_a_database_too(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Registered lead-conversion v1" in " ".join(result.output.split())
+
+
+def test_reason_texts_match_a_plain_per_lead_wording(trained: TrainedStore) -> None:
+    """The array-built reasons say exactly what a loop over leads would say."""
+    from leadscore.features.build import build_features
+    from leadscore.features.snapshots import rows_as_of
+    from leadscore.models.scorer import describe
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.config import Config
+    from leadscore.pipelines.tables import load_tables
+
+    tracking.configure_tracking()
+    model = tracking.load_model("models:/lead-conversion@champion").model
+    tables = load_tables(trained.leads, trained.activities, Config())
+    rows = rows_as_of(tables.leads["lead_id"], pd.Timestamp(trained.as_of, tz="UTC"))
+    features = build_features(tables.leads, tables.activities, rows, model.spec)
+    contrib, _ = model.contributions(features)
+    defs = model.spec.definitions()
+    texts = describe(contrib, features, defs, 4, 0.02)
+    for r in range(0, len(rows), 7):
+        parts = []
+        for j in np.argsort(-np.abs(contrib[r]), kind="stable")[:4]:
+            if abs(contrib[r, j]) < 0.02:
+                break
+            d = defs[j]
+            value = features[d.name].iloc[r]
+            sign = "+" if contrib[r, j] > 0 else "-"
+            parts.append(f"{sign} {d.label}: {d.format_value(None if pd.isna(value) else value)}")
+        assert texts[r] == "; ".join(parts)
