@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Train on the committed sample, score its open leads, show the tiers and where to look.
+## Train on the committed sample, score its open leads, write the model report, show where to look.
 demo: $(STAMP)
 	mkdir -p outputs
 	$(BIN)/leadscore train --leads $(SAMPLE)/leads.csv --activities $(SAMPLE)/activities.csv
 	$(BIN)/leadscore score --leads $(SAMPLE)/leads.csv --activities $(SAMPLE)/activities.csv \
 		--as-of $(AS_OF) --output outputs/scores.csv --force
+	$(BIN)/leadscore report --output outputs/report
 	@echo
 	@echo "Scores:  outputs/scores.csv (rejected rows: outputs/scores.rejects.csv)"
+	@echo "Report:  outputs/report/report.html (open it in a browser)"
 	@echo "Top SQL leads:"; head -1 outputs/scores.csv; grep ',SQL,' outputs/scores.csv | sort -t, -k2 -r | head -3
 	@echo "MLflow:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$$(pwd)/mlflow.db  (then open http://127.0.0.1:5000)"
 

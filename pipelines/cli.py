@@ -427,6 +427,106 @@ def features(
 
 
 @app.command()
+def report(
+    output: Annotated[Path, typer.Option("--output", help="Folder for report.html.")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Registered model URI [default: models:/<name>@champion]."),
+    ] = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write a self-contained HTML report on a registered model (tiers, quality, what drives
+    the score, what changed against the previous champion); also logged to its MLflow run."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.report import build_report
+
+    def job() -> None:
+        cfg = load_config(config)
+        tracking.configure_tracking()
+        uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+        result = build_report(uri, output)
+        console.print(
+            f"Report on {result.model_version}: {result.path} ({result.plots} plots); "
+            f"logged to MLflow run {result.run_id}."
+        )
+
+    _run(job)
+
+
+@app.command()
+def explain(
+    lead_id: Annotated[str, typer.Option("--lead-id", help="The lead to explain.")],
+    leads: Annotated[
+        str, typer.Option("--leads", help="Leads: file or folder, or with --db a table.")
+    ],
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Explain the score as of this time (ISO 8601; 'today').")
+    ] = "today",
+    activities: Annotated[
+        str | None,
+        typer.Option("--activities", help="Activities: file or folder, or with --db a table."),
+    ] = None,
+    db: DbOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="MLflow model URI [default: models:/<name>@champion]."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many factors to show.")] = 12,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Print one lead's probability, tier and the factors behind its score."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.explain import explain_lead
+    from leadscore.pipelines.sources import as_source
+    from leadscore.pipelines.tables import parse_as_of
+
+    def job() -> None:
+        cfg = load_config(config)
+        when = (
+            pd.Timestamp.now(tz="UTC").normalize()
+            if as_of.strip().lower() == "today"
+            else parse_as_of(as_of)
+        )
+        tracking.configure_tracking()
+        uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+        found = explain_lead(
+            lead_id,
+            as_source(leads, db),
+            as_source(activities, db) if activities is not None else None,
+            when,
+            uri,
+            cfg,
+        )
+        status = "open" if found.is_open else "already closed at that time"
+        table = Table(
+            title=f"Lead {found.lead_id} as of {when.date()}: {found.probability:.1%}, "
+            f"tier {found.tier} ({status}; {found.model_version})"
+        )
+        table.add_column("", justify="center")
+        table.add_column("factor")
+        table.add_column("this lead")
+        table.add_column("effect (log-odds)", justify="right")
+        shown = found.factors[found.factors["contribution"].abs() > 0].head(top)
+        for record in shown.to_dict("records"):
+            sign = "[green]+[/]" if record["contribution"] > 0 else "[red]-[/]"
+            table.add_row(sign, record["factor"], record["value"], f"{record['contribution']:+.3f}")
+        console.print(table)
+        console.print(
+            f"Average lead {found.base_value:+.3f} + all factors "
+            f"{found.factors['contribution'].sum():+.3f} = {found.raw_score:+.3f} log-odds, "
+            f"calibrated to {found.probability:.1%}."
+        )
+
+    _run(job)
+
+
+@app.command()
 def promote(
     version: Annotated[str, typer.Option("--version", help="Model version to make champion.")],
     config: ConfigOpt = None,

@@ -18,6 +18,7 @@ from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_
 from leadscore.models.backtest import BacktestResult, backtest
 from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
 from leadscore.models.drift import DriftReference
+from leadscore.models.importance import effects, importance_table
 from leadscore.models.metrics import evaluate
 from leadscore.models.recipe import Part, calibrate, choose_booster, refit, thresholds_for
 from leadscore.models.scorer import LeadScoringModel
@@ -145,25 +146,29 @@ class Fitted:
     p_baseline: np.ndarray
     baseline: Pipeline
     importance: pd.DataFrame
+    effects: pd.DataFrame
     backtest: BacktestResult | None
     leaks: list[Leak]
     notes: list[str] = field(default_factory=list)
 
 
+TOP_EFFECTS = 6
+
+
 def _importance(model: LeadScoringModel, features: pd.DataFrame) -> pd.DataFrame:
-    contrib, _ = model.contributions(features)
+    """Importance per feature on the test period (see ``models/importance.py``)."""
+    matrix = model.matrix(features)
+    contrib, _ = model.contributions(matrix)
     gain = model.booster.feature_importance(importance_type="gain")
-    defs = model.spec.definitions()
-    table = pd.DataFrame(
-        {
-            "feature": [d.name for d in defs],
-            "label": [d.label for d in defs],
-            "family": [str(d.family) for d in defs],
-            "mean_abs_contribution": np.abs(contrib).mean(axis=0),
-            "gain": gain,
-        }
-    )
-    return table.sort_values("mean_abs_contribution", ascending=False).reset_index(drop=True)
+    return importance_table(contrib, matrix, gain, model.spec.definitions())
+
+
+def _effects(model: LeadScoringModel, features: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """How the top numeric features move the score, binned (test period)."""
+    matrix = model.matrix(features)
+    contrib, _ = model.contributions(matrix)
+    numeric = table[table["direction"] != "by category"]["feature"].head(TOP_EFFECTS).tolist()
+    return effects(contrib, matrix, model.spec.definitions(), numeric)
 
 
 DRIFT_POINTS, DRIFT_SPACING_DAYS = 14, 5  # ten weeks of nightly populations, every weekday
@@ -364,7 +369,8 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         p_test=p_test,
         p_baseline=p_base,
         baseline=baseline,
-        importance=_importance(model, test.x),
+        importance=(importance := _importance(model, test.x)),
+        effects=_effects(model, test.x, importance),
         backtest=history,
         leaks=leaks,
         notes=notes + list(final_thresholds.notes),

@@ -117,3 +117,50 @@ def backtest_plots(predictions: pd.DataFrame, out: Path) -> list[Path]:
     fig.savefig(lift, dpi=110)
     plt.close(fig)
     return [curves, calibration, lift]
+
+
+def rollup_plot(table: pd.DataFrame, by: str, title: str, path: Path, top: int = 15) -> Path:
+    """Share of the score's movement per business field or family."""
+    plt = _pyplot()
+    head = table.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(head) + 1.2))
+    ax.barh(head[by].astype(str), head["share"] * 100, color="#3b6ea8")
+    ax.set_xlabel("share of mean |contribution| (%), test period")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def effects_plot(effects: pd.DataFrame, path: Path) -> Path:
+    """Mean contribution by value for the top numeric features: direction and where the
+    effect flattens; a missing value is marked beside each curve."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(effects["feature"]))
+    cols = 3
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        part = effects[effects["feature"] == name]
+        present = part[~part["missing"]]
+        ax.plot(present["value"], present["mean_contribution"], marker="o", color="#3b6ea8")
+        missing = part[part["missing"]]
+        if len(missing):
+            ax.axhline(
+                float(missing["mean_contribution"].iloc[0]),
+                color="#c0504d",
+                linestyle=":",
+                label="value missing",
+            )
+            ax.legend(loc="best", fontsize=7)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_title(str(part["label"].iloc[0]), fontsize=9)
+        ax.set_xlabel("the lead's value", fontsize=8)
+        ax.set_ylabel("effect on the score (log-odds)", fontsize=8)
+    for ax in axes.ravel()[len(names) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

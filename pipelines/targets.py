@@ -510,14 +510,19 @@ class TableTarget:
 def _copy_postgres(conn: Any, table: Any, frame: pd.DataFrame) -> None:
     """PostgreSQL's COPY ... FROM STDIN with CSV text, inside the open transaction:
     several times faster than INSERTs. Identifiers are quoted by psycopg."""
+    import sqlalchemy as sa
     from psycopg import sql
 
     raw = conn.connection.dbapi_connection
     target = (
         sql.Identifier(table.schema, table.name) if table.schema else sql.Identifier(table.name)
     )
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        target, sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+    text_columns = [c.name for c in table.columns if isinstance(c.type, sa.Text)]
+    # Empty text stays an empty string (as in the files and SQLite), not NULL.
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL ({}))").format(
+        target,
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns),
+        sql.SQL(", ").join(sql.Identifier(name) for name in text_columns),
     )
     out = frame.copy()
     if schema.AS_OF in out.columns:

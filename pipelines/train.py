@@ -18,6 +18,7 @@ from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features
 from leadscore.features.registry import registry_frame
 from leadscore.features.snapshots import LABEL, WEIGHT, open_leads, rows_as_of
+from leadscore.models.importance import rollup
 from leadscore.models.metrics import HIGHER_IS_BETTER, evaluate
 from leadscore.models.mlflow_model import (
     ARTIFACT_KEY,
@@ -180,6 +181,16 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
     fitted.tiers_test.to_csv(out / "tier_table_test.csv", index=False)
     fitted.tiers_final.to_csv(out / "tier_table_registered_model.csv", index=False)
     fitted.importance.to_csv(out / "feature_importance.csv", index=False)
+    by_field = rollup(fitted.importance, "field")
+    by_family = rollup(fitted.importance, "family")
+    by_field.to_csv(out / "importance_by_field.csv", index=False)
+    by_family.to_csv(out / "importance_by_family.csv", index=False)
+    fitted.effects.to_csv(out / "feature_effects.csv", index=False)
+    plots.rollup_plot(
+        by_field, "field", "What drives the score, by field", out / "importance_by_field.png"
+    )
+    if not fitted.effects.empty:
+        plots.effects_plot(fitted.effects, out / "feature_effects.png")
     registry_frame(spec.definitions()).to_csv(out / "feature_registry.csv", index=False)
     (out / "thresholds.json").write_text(json.dumps(model.thresholds.to_dict(), indent=2))
     (out / "data_fingerprint.json").write_text(json.dumps(tables.fingerprint, indent=2))

@@ -207,6 +207,8 @@ def test_postgres_in_and_out_with_reruns(
     assert len(first) == len(expected) and set(first["lead_id"]) == set(expected["lead_id"])
     merged = expected.merge(first, on="lead_id", suffixes=("", "_db"))
     np.testing.assert_array_equal(merged["probability"], merged["probability_db"])
+    assert (merged["reasons"] == merged["reasons_db"]).all()  # empty reasons stay ""
+    assert (merged["tier"] == merged["tier_db"]).all()
     assert (first["as_of"] == pd.Timestamp(trained.as_of, tz="UTC")).all()
     rejects = table_rows(url, "scores_rerun_rejects")
     assert len(rejects) == len(pd.read_csv(tmp_path / "reference.rejects.csv"))

@@ -165,9 +165,9 @@ def test_monitor_compares_promises_with_outcomes(tmp_path: Path, mlflow_store: s
     assert realised["SQL"] > realised["unqualified"]
     assert set(report.cohorts["cohort"]) == {"2026-02", "2026-03"}
     # Tamper with the promises: every lead claimed at 95% -> the monitor must object.
-    for file in scores.glob("scores_*.csv"):
-        frame = pd.read_csv(file, keep_default_na=False)
+    for file in scores.glob("as_of_*/scores.parquet"):
+        frame = pd.read_parquet(file)
         frame["probability"] = 0.95
-        frame.to_csv(file, index=False)
+        frame.to_parquet(file, index=False)
     tampered = monitor(Path(leads), [scores], Config())
     assert any(line.startswith("recalibrate") for line in tampered.advice)
