@@ -134,3 +134,32 @@ def effects(
     return pd.DataFrame.from_records(
         records, columns=["feature", "label", "value", "mean_contribution", "rows", "missing"]
     )
+
+
+def by_segment(
+    contrib: np.ndarray,
+    segments: pd.Series,
+    defs: list[FeatureDef],
+    top_values: int = 6,
+    top_fields: int = 3,
+) -> pd.DataFrame:
+    """For the most common values of one segment column (e.g. lead source), which business
+    fields move the score most for those leads: one row per (value, field) with its share."""
+    fields = np.array([field_label(d.origin) for d in defs], dtype=object)
+    values = segments.astype("string").fillna("unknown").to_numpy(dtype=object)
+    records = []
+    for value in pd.Series(values).value_counts().head(top_values).index:
+        rows = values == value
+        weight = pd.Series(np.abs(contrib[rows]).mean(axis=0)).groupby(fields).sum()
+        weight = weight.sort_values(ascending=False)
+        total = float(weight.sum())
+        for field_name, w in weight.head(top_fields).items():
+            records.append(
+                {
+                    "value": str(value).replace("_", " "),
+                    "leads": int(rows.sum()),
+                    "field": field_name,
+                    "share": float(w) / total if total > 0 else 0.0,
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=["value", "leads", "field", "share"])

@@ -114,6 +114,16 @@ class RegistrySettings(BaseModel):
     )
 
 
+class ReportSettings(BaseModel):
+    model_config = _FROZEN
+
+    segments: tuple[str, ...] = Field(
+        default=("lead_source", "industry"),
+        description="Lead columns (contract names) whose values get their own importances "
+        "in the training run and the report; columns the data lacks are skipped.",
+    )
+
+
 class ScoringSettings(BaseModel):
     model_config = _FROZEN
 
@@ -162,6 +172,7 @@ class Config(BaseModel):
     backtest: BacktestSettings = BacktestSettings()
     registry: RegistrySettings = RegistrySettings()
     scoring: ScoringSettings = ScoringSettings()
+    report: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _mapping_targets(self) -> Config:

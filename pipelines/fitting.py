@@ -14,11 +14,12 @@ from sklearn.pipeline import Pipeline
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.leakage import Leak, excluded_features, find_leaks
+from leadscore.features.registry import Kind
 from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_of, training_rows
 from leadscore.models.backtest import BacktestResult, backtest
 from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
 from leadscore.models.drift import DriftReference
-from leadscore.models.importance import effects, importance_table
+from leadscore.models.importance import by_segment, effects, importance_table
 from leadscore.models.metrics import evaluate
 from leadscore.models.recipe import Part, calibrate, choose_booster, refit, thresholds_for
 from leadscore.models.scorer import LeadScoringModel
@@ -147,6 +148,7 @@ class Fitted:
     baseline: Pipeline
     importance: pd.DataFrame
     effects: pd.DataFrame
+    segments: dict[str, pd.DataFrame]
     backtest: BacktestResult | None
     leaks: list[Leak]
     notes: list[str] = field(default_factory=list)
@@ -169,6 +171,22 @@ def _effects(model: LeadScoringModel, features: pd.DataFrame, table: pd.DataFram
     contrib, _ = model.contributions(matrix)
     numeric = table[table["direction"] != "by category"]["feature"].head(TOP_EFFECTS).tolist()
     return effects(contrib, matrix, model.spec.definitions(), numeric)
+
+
+def _segments(
+    model: LeadScoringModel, features: pd.DataFrame, columns: tuple[str, ...]
+) -> dict[str, pd.DataFrame]:
+    """Importances per value of each segment column that the model has as a category."""
+    defs = model.spec.definitions()
+    found = {
+        column: next((d.name for d in defs if d.origin == column and d.kind is Kind.CATEGORY), None)
+        for column in columns
+    }
+    found = {c: name for c, name in found.items() if name is not None}
+    if not found:
+        return {}
+    contrib, _ = model.contributions(features)
+    return {c: by_segment(contrib, features[name], defs) for c, name in found.items()}
 
 
 DRIFT_POINTS, DRIFT_SPACING_DAYS = 14, 5  # ten weeks of nightly populations, every weekday
@@ -371,6 +389,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         baseline=baseline,
         importance=(importance := _importance(model, test.x)),
         effects=_effects(model, test.x, importance),
+        segments=_segments(model, test.x, config.report.segments),
         backtest=history,
         leaks=leaks,
         notes=notes + list(final_thresholds.notes),

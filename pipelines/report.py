@@ -22,6 +22,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from leadscore.models.importance import FIELD_WORDS
 from leadscore.pipelines import tracking
 
 log = logging.getLogger(__name__)
@@ -249,6 +250,19 @@ def _page(
         )
         parts.append(
             _table(top.rename(columns={"label": "factor", "mean_abs_contribution": "weight"}))
+        )
+    for path in sorted(folder.glob("importance_by_segment_*.csv")):
+        segment = pd.read_csv(path)
+        if segment.empty:
+            continue
+        column = path.stem.removeprefix("importance_by_segment_")
+        words = FIELD_WORDS.get(column, column.replace("_", " ").capitalize())
+        parts.append(f"<p>What drives the score per {html.escape(words.lower())} (top fields):</p>")
+        parts.append(
+            _table(
+                segment.rename(columns={"value": words}),
+                percent=("share",),
+            )
         )
     for name, caption in PLOTS:
         path = folder / name

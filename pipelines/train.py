@@ -186,6 +186,8 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
     by_field.to_csv(out / "importance_by_field.csv", index=False)
     by_family.to_csv(out / "importance_by_family.csv", index=False)
     fitted.effects.to_csv(out / "feature_effects.csv", index=False)
+    for column, table in fitted.segments.items():
+        table.to_csv(out / f"importance_by_segment_{column}.csv", index=False)
     plots.rollup_plot(
         by_field, "field", "What drives the score, by field", out / "importance_by_field.png"
     )
