@@ -30,6 +30,7 @@ INDUSTRY = "industry"
 COMPANY_SIZE = "company_size"
 JOB_TITLE = "job_title"
 EMAIL = "email"
+WELL_KNOWN = (LEAD_SOURCE, COUNTRY, INDUSTRY, COMPANY_SIZE, JOB_TITLE, EMAIL)
 
 WON = "won"
 LOST = "lost"

@@ -427,6 +427,71 @@ def features(
 
 
 @app.command()
+def inspect(
+    leads: Annotated[
+        str,
+        typer.Option("--leads", help="The raw export: CSV or Parquet, or with --db a table."),
+    ],
+    activities: Annotated[
+        str | None,
+        typer.Option("--activities", help="Activities export (optional)."),
+    ] = None,
+    db: DbOpt = None,
+    write_config: Annotated[
+        Path,
+        typer.Option("--write-config", help="Where to write the starter config."),
+    ] = Path("leadscore-starter.yaml"),
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Profile a raw CRM export: the role of every column, the outcome and its spellings,
+    likely leaks, personal data, readiness; write a commented starter config."""
+    _setup_logging(quiet, verbose)
+    from leadscore.pipelines.inspect import fmt_span, inspect_export, starter_config, summary_rows
+    from leadscore.pipelines.sources import as_source
+
+    def job() -> None:
+        cfg = load_config(config)
+        found = inspect_export(
+            as_source(leads, db), as_source(activities, db) if activities else None, cfg
+        )
+        console.print(
+            f"[bold]{found.source}[/]: {found.rows:,} rows, {len(found.columns)} columns, "
+            f"{fmt_span(found)}"
+        )
+        table = Table(title="Columns")
+        for name in ("column", "role", "missing", "distinct", "why"):
+            table.add_column(name)
+        for row in summary_rows(found):
+            table.add_row(*row)
+        console.print(table)
+        if found.outcome_column is not None:
+            outcome = Table(title=f"Outcome: column {found.outcome_column!r}")
+            outcome.add_column("value")
+            outcome.add_column("rows", justify="right")
+            outcome.add_column("read as")
+            for value, n in found.outcome_counts.items():
+                key = str(value).strip().lower()
+                outcome.add_row(str(value), str(n), found.outcome_mapping.get(key, "open"))
+            console.print(outcome)
+        for leak in found.leaks:
+            console.print(
+                f"[bold red]likely leak[/] {leak.column!r}: {leak.reason}", highlight=False
+            )
+        if found.placeholders:
+            shown = ", ".join(f"{k!r} ({v})" for k, v in found.placeholders.items())
+            console.print(f"Read as missing (CRM placeholders): {shown}", highlight=False)
+        for line in found.readiness:
+            console.print(f"[yellow]readiness:[/] {line}", highlight=False)
+        write_config.parent.mkdir(parents=True, exist_ok=True)
+        write_config.write_text(starter_config(found), encoding="utf-8")
+        console.print(f"Starter config: {write_config} (every choice commented)")
+
+    _run(job)
+
+
+@app.command()
 def report(
     output: Annotated[Path, typer.Option("--output", help="Folder for report.html.")],
     model: Annotated[

@@ -50,11 +50,14 @@ def _apply_mapping(frame: pd.DataFrame, mapping: dict[str, str], source: str) ->
         return frame
     missing = [c for c in mapping if c not in frame.columns]
     if missing:
-        raise InputError(
+        # A preset maps more columns than every export has; a required column that is
+        # missing after the mapping is still an error (see _require), with the hint.
+        log.warning(
+            "%s: the column mapping names %s, which the file does not have: skipped",
             source,
-            f"the column mapping names {missing} but the file has no such column",
-            expected=f"one of {list(frame.columns)[:20]}",
+            missing,
         )
+        mapping = {k: v for k, v in mapping.items() if k in frame.columns}
     renamed = frame.rename(columns=mapping)
     dupes = renamed.columns[renamed.columns.duplicated()].tolist()
     if dupes:
