@@ -102,21 +102,34 @@ def backtest_plots(predictions: pd.DataFrame, out: Path) -> list[Path]:
         out / "backtest_calibration.png",
     )  # fmt: skip
 
+    lift = gains_plot(
+        y,
+        {c.removeprefix("p_"): predictions[c].to_numpy() for c in models},
+        w,
+        "Cumulative gains (lift), backtest",
+        out / "backtest_lift.png",
+    )
+    return [curves, calibration, lift]
+
+
+def gains_plot(
+    y: np.ndarray, curves: dict[str, np.ndarray], w: np.ndarray, title: str, path: Path
+) -> Path:
+    """Cumulative gains: the share of wins held by the best-ranked share of leads."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for column in models:
-        order = np.argsort(-predictions[column].to_numpy(), kind="stable")
+    for name, p in curves.items():
+        order = np.argsort(-p, kind="stable")
         share = np.cumsum(w[order]) / w.sum()
         captured = np.cumsum((w * y)[order]) / max((w * y).sum(), 1e-12)
-        ax.plot(share, captured, label=column.removeprefix("p_"))
+        ax.plot(share, captured, label=name)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="random")
-    ax.set(xlabel="share of leads, best first", ylabel="share of wins captured",
-           title="Cumulative gains (lift), backtest")  # fmt: skip
+    ax.set(xlabel="share of leads, best first", ylabel="share of wins captured", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    lift = out / "backtest_lift.png"
-    fig.savefig(lift, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return [curves, calibration, lift]
+    return path
 
 
 def rollup_plot(table: pd.DataFrame, by: str, title: str, path: Path, top: int = 15) -> Path:

@@ -32,6 +32,7 @@ PLOTS = (
     ("feature_effects.png", "How the strongest factors move the score"),
     ("feature_importance.png", "What drives the score, factor by factor"),
     ("calibration_test.png", "Are the probabilities honest? (most recent leads)"),
+    ("lift_test.png", "Cumulative gains on the most recent leads: the wins the top-ranked hold"),
     ("backtest_lift.png", "Cumulative gains: how many wins the top-ranked leads hold"),
     ("backtest_roc_pr.png", "Ranking quality, forward in time"),
     ("backtest_calibration.png", "Calibration, forward in time"),

@@ -219,6 +219,13 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         out / "calibration_test.png",
     )
     plots.importance_plot(fitted.importance, out / "feature_importance.png")
+    plots.gains_plot(
+        y_test,
+        {"LightGBM (calibrated)": fitted.p_test, "logistic baseline": fitted.p_baseline},
+        w_test,
+        "Cumulative gains (lift), most recent period",
+        out / "lift_test.png",
+    )
     if fitted.backtest is not None:
         plots.log_backtest(fitted.backtest, out)
 

@@ -44,7 +44,7 @@ def test_report_is_self_contained_in_business_words_and_renders_in_chromium(
     assert result.exit_code == 0, result.output
     page = tmp_path / "report" / "report.html"
     text = page.read_text(encoding="utf-8")
-    assert text.count("data:image/png;base64,") >= 4
+    assert text.count("data:image/png;base64,") >= 5
     assert "http://" not in text and "https://" not in text  # nothing to fetch
     for heading in ("The tiers and what they promise", "What drives the score",
                     "How good is it?", "What changed against the previous champion"):  # fmt: skip
@@ -81,7 +81,7 @@ def test_report_is_self_contained_in_business_words_and_renders_in_chromium(
         )
         tab.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         browser.close()
-    assert len(images) >= 4
+    assert len(images) >= 5
     broken = [alt for complete, width, alt in images if not complete or width == 0]
     assert broken == []
     assert errors == []
