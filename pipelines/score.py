@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -234,7 +234,7 @@ def score(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     _log_result(result, as_of, settings.drift_alarm_psi)
-    return ScoreResult(**{**result.__dict__, "run_id": run_id})
+    return replace(result, run_id=run_id)
 
 
 @dataclass
@@ -318,100 +318,81 @@ def _record_and_publish(
     """Publish inside an MLflow run, so the record says whether the rows landed: a failed
     publish leaves a FAILED run with the counts it would have written, and a tracking server
     out of reach stops the run before anything is written."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return _publish_in_run(
-            result, totals, staged, target, as_of, resolved, leads, activities, force, config
-        )
-    except MlflowException as exc:
-        raise tracking.ModelResolutionError(
-            f"cannot record the run in MLflow at {tracking.mlflow.get_tracking_uri()}; "
-            f"nothing was written: {exc.message}"
-        ) from exc
-
-
-def _publish_in_run(
-    result: ScoreResult,
-    totals: _Totals,
-    staged: Staged,
-    target: Target,
-    as_of: pd.Timestamp,
-    resolved: tracking.ResolvedModel,
-    leads: Source,
-    activities: Source | None,
-    force: bool,
-    config: Config,
-) -> str:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    tracking.ensure_experiment(config.registry.experiment)
-    with mlflow.start_run(run_name=f"score {iso(as_of)}") as run:
-        mlflow.set_tags(
-            {
-                "leadscore.job": "score",
-                "leadscore.model_version": resolved.label,
-                "leadscore.as_of": iso(as_of),
-                "leadscore.target": target.label,
-            }
-        )
-        mlflow.log_params(
-            {
-                "as_of": iso(as_of),
-                "model_uri": resolved.uri,
-                "model_version": resolved.label,
-                "leads": leads.label,
-                "activities": activities.label if activities is not None else "",
-                "target": target.label,
-                "force": force,
-                "chunk_leads": config.scoring.chunk_leads,
-                "drift_alarm_psi": config.scoring.drift_alarm_psi,
-            }
-        )
-        p_hist = totals.histogram
-        metrics: dict[str, float] = {
-            "scored": result.scored,
-            "rejected": result.rejected,
-            "not_open": result.not_open,
-            "drift_max_psi": float(result.drift["psi"].max()) if len(result.drift) else 0.0,
-            "drift_alarms": len(result.drift_alarm),
-        }
-        metrics |= {f"tier_{t}": n for t, n in result.tier_counts.items()}
-        if p_hist.sum() > 0:
-            centres = (np.arange(20) + 0.5) / 20
-            metrics["probability_mean_binned"] = float(np.average(centres, weights=p_hist))
-        mlflow.log_metrics(metrics)
-        mlflow.log_table(
-            pd.DataFrame(
+    try:
+        tracking.ensure_experiment(config.registry.experiment)
+        with mlflow.start_run(run_name=f"score {iso(as_of)}") as run:
+            mlflow.set_tags(
                 {
-                    "probability_from": np.arange(20) / 20,
-                    "probability_to": (np.arange(20) + 1) / 20,
-                    "leads": p_hist,
+                    "leadscore.job": "score",
+                    "leadscore.model_version": resolved.label,
+                    "leadscore.as_of": iso(as_of),
+                    "leadscore.target": target.label,
                 }
-            ),
-            "score_distribution.json",
-        )
-        mlflow.log_table(
-            pd.DataFrame(
+            )
+            mlflow.log_params(
                 {
-                    "reason": list(result.reject_reasons),
-                    "rows": list(result.reject_reasons.values()),
+                    "as_of": iso(as_of),
+                    "model_uri": resolved.uri,
+                    "model_version": resolved.label,
+                    "leads": leads.label,
+                    "activities": activities.label if activities is not None else "",
+                    "target": target.label,
+                    "force": force,
+                    "chunk_leads": config.scoring.chunk_leads,
+                    "drift_alarm_psi": config.scoring.drift_alarm_psi,
                 }
-            ),
-            "rejects_by_reason.json",
-        )
-        if len(result.drift):
-            mlflow.log_table(result.drift, "feature_drift.json")
-        totals.watch.lap("write")
-        target.publish(staged, as_of, force, config.scoring.lock_timeout_seconds)
-        totals.watch.lap("publish")
-        try:
-            mlflow.log_metrics({f"seconds_{k}": v for k, v in totals.watch.seconds.items()})
-            mlflow.set_tag("leadscore.published", "true")
-        except MlflowException as exc:  # the rows are out: say so, do not fail the run
-            log.warning("Scores published, but MLflow could not record it: %s", exc.message)
-        return str(run.info.run_id)
+            )
+            p_hist = totals.histogram
+            metrics: dict[str, float] = {
+                "scored": result.scored,
+                "rejected": result.rejected,
+                "not_open": result.not_open,
+                "drift_max_psi": float(result.drift["psi"].max()) if len(result.drift) else 0.0,
+                "drift_alarms": len(result.drift_alarm),
+            }
+            metrics |= {f"tier_{t}": n for t, n in result.tier_counts.items()}
+            if p_hist.sum() > 0:
+                centres = (np.arange(20) + 0.5) / 20
+                metrics["probability_mean_binned"] = float(np.average(centres, weights=p_hist))
+            mlflow.log_metrics(metrics)
+            mlflow.log_table(
+                pd.DataFrame(
+                    {
+                        "probability_from": np.arange(20) / 20,
+                        "probability_to": (np.arange(20) + 1) / 20,
+                        "leads": p_hist,
+                    }
+                ),
+                "score_distribution.json",
+            )
+            mlflow.log_table(
+                pd.DataFrame(
+                    {
+                        "reason": list(result.reject_reasons),
+                        "rows": list(result.reject_reasons.values()),
+                    }
+                ),
+                "rejects_by_reason.json",
+            )
+            if len(result.drift):
+                mlflow.log_table(result.drift, "feature_drift.json")
+            totals.watch.lap("write")
+            target.publish(staged, as_of, force, config.scoring.lock_timeout_seconds)
+            totals.watch.lap("publish")
+            try:
+                mlflow.log_metrics({f"seconds_{k}": v for k, v in totals.watch.seconds.items()})
+                mlflow.set_tag("leadscore.published", "true")
+            except MlflowException as exc:  # the rows are out: say so, do not fail the run
+                log.warning("Scores published, but MLflow could not record it: %s", exc.message)
+            return str(run.info.run_id)
+    except MlflowException as exc:
+        raise tracking.ModelResolutionError(
+            f"cannot record the run in MLflow at {mlflow.get_tracking_uri()}; "
+            f"nothing was written: {exc.message}"
+        ) from exc
 
 
 def _log_result(result: ScoreResult, as_of: pd.Timestamp, alarm_psi: float) -> None:
