@@ -72,13 +72,38 @@ def _load(folder: Path):  # type: ignore[no-untyped-def]
     return tables, as_of, prepare_seconds
 
 
+def count_query(spec, as_of, relation: str) -> str:  # type: ignore[no-untyped-def]
+    """DuckDB SQL: per lead, the count of every modelled activity type (and the rest, as
+    "other") in each trailing window and in total, strictly before ``as_of``."""
+    from leadscore.features.registry import OTHER_ACTIVITY
+
+    stamp = as_of.isoformat()
+    known = sorted(set(spec.activity_types) | set(spec.excluded_activity_types))
+    columns = []
+    for t in [*spec.activity_types, OTHER_ACTIVITY]:
+        test = (
+            f"activity_type = '{t}'"
+            if t != OTHER_ACTIVITY
+            else "activity_type NOT IN (" + ", ".join(f"'{v}'" for v in known) + ")"
+        )
+        for w in spec.windows_days:
+            columns.append(
+                f"count(*) FILTER (WHERE {test} AND occurred_at >= TIMESTAMPTZ '{stamp}' - "
+                f'INTERVAL {w} DAY) AS "{t}_{w}d"'
+            )
+        columns.append(f'count(*) FILTER (WHERE {test}) AS "{t}_total"')
+    return (
+        f"SELECT lead_id, {', '.join(columns)} FROM {relation} "
+        f"WHERE occurred_at < TIMESTAMPTZ '{stamp}' GROUP BY lead_id"
+    )
+
+
 def child(kind: str, folder: Path) -> dict[str, float]:
     import logging
 
     import pandas as pd
 
     from leadscore.features.build import build_features, fit_spec
-    from leadscore.features.registry import OTHER_ACTIVITY
     from leadscore.pipelines.config import Config
 
     logging.disable(logging.WARNING)
@@ -104,31 +129,7 @@ def child(kind: str, folder: Path) -> dict[str, float]:
         import duckdb
 
         acts = tables.activities
-        vocabulary = set(spec.activity_types)
-        windows = spec.windows_days
-        stamp = as_of.isoformat()
-        columns = []
-        types = [*spec.activity_types, OTHER_ACTIVITY]
-        for t in types:
-            test = (
-                f"activity_type = '{t}'"
-                if t != OTHER_ACTIVITY
-                else "activity_type NOT IN ("
-                + ", ".join(
-                    f"'{v}'" for v in sorted(vocabulary | set(spec.excluded_activity_types))
-                )
-                + ")"
-            )
-            for w in windows:
-                columns.append(
-                    f"count(*) FILTER (WHERE {test} AND occurred_at >= TIMESTAMPTZ '{stamp}' - "
-                    f'INTERVAL {w} DAY) AS "{t}_{w}d"'
-                )
-            columns.append(f'count(*) FILTER (WHERE {test}) AS "{t}_total"')
-        query = (
-            f"SELECT lead_id, {', '.join(columns)} FROM acts "
-            f"WHERE occurred_at < TIMESTAMPTZ '{stamp}' GROUP BY lead_id"
-        )
+        query = count_query(spec, as_of, "acts")
         connection = duckdb.connect()
         connection.execute("SET threads=2")
         start = time.perf_counter()

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 sys.path.insert(0, str(HERE))
 
-from features_speed import _world  # noqa: E402
+from features_speed import _world, count_query  # noqa: E402
 
 
 def _open_world(n_leads: int, seed: int) -> tuple[Path, str]:
@@ -116,7 +116,6 @@ def reference(folder: Path, as_of: str, uri: str, contrib_rows: int) -> dict[str
     import pandas as pd
 
     from leadscore.features.build import build_features
-    from leadscore.features.registry import OTHER_ACTIVITY
     from leadscore.features.snapshots import rows_as_of
     from leadscore.pipelines import tracking
     from leadscore.pipelines.config import Config
@@ -128,25 +127,7 @@ def reference(folder: Path, as_of: str, uri: str, contrib_rows: int) -> dict[str
     spec = model.spec
     stamp = pd.Timestamp(as_of)
 
-    types = [*spec.activity_types, OTHER_ACTIVITY]
-    known = sorted(set(spec.activity_types) | set(spec.excluded_activity_types))
-    columns = []
-    for t in types:
-        test = (
-            f"activity_type = '{t}'"
-            if t != OTHER_ACTIVITY
-            else "activity_type NOT IN (" + ", ".join(f"'{v}'" for v in known) + ")"
-        )
-        for w in spec.windows_days:
-            columns.append(
-                f"count(*) FILTER (WHERE {test} AND occurred_at >= TIMESTAMPTZ "
-                f"'{stamp.isoformat()}' - INTERVAL {w} DAY) AS \"{t}_{w}d\""
-            )
-        columns.append(f'count(*) FILTER (WHERE {test}) AS "{t}_total"')
-    query = (
-        f"SELECT lead_id, {', '.join(columns)} FROM read_parquet(?) "
-        f"WHERE occurred_at < TIMESTAMPTZ '{stamp.isoformat()}' GROUP BY lead_id"
-    )
+    query = count_query(spec, stamp, "read_parquet(?)")
     connection = duckdb.connect()
     connection.execute("SET threads=2")
     start = time.perf_counter()

@@ -311,11 +311,7 @@ def score(
 
     def job() -> int:
         cfg = load_config(config)
-        when = (
-            pd.Timestamp.now(tz="UTC").normalize()
-            if as_of.strip().lower() == "today"
-            else parse_as_of(as_of)
-        )
+        when = parse_as_of(as_of)
         target = as_target(output, output_db)
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
@@ -553,11 +549,7 @@ def explain(
 
     def job() -> None:
         cfg = load_config(config)
-        when = (
-            pd.Timestamp.now(tz="UTC").normalize()
-            if as_of.strip().lower() == "today"
-            else parse_as_of(as_of)
-        )
+        when = parse_as_of(as_of)
         tracking.configure_tracking()
         uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
         found = explain_lead(

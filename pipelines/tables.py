@@ -344,13 +344,16 @@ def lead_id_column(mapping: dict[str, str]) -> str:
 
 
 def parse_as_of(text: str) -> pd.Timestamp:
-    """``--as-of``: an ISO 8601 date or date-time (no offset = UTC)."""
+    """``--as-of``: an ISO 8601 date or date-time (no offset = UTC), or ``today`` (today
+    00:00 UTC)."""
+    if text.strip().lower() == "today":
+        return pd.Timestamp.now(tz="UTC").normalize()
     parsed = parse_utc(pd.Series([text]))
     if not text.strip() or parsed.isna().iloc[0]:
         raise InputError(
             "--as-of",
             f"cannot read {text!r} as a date",
-            expected="ISO 8601 such as 2026-06-30 or 2026-06-30T00:00:00Z",
+            expected="ISO 8601 such as 2026-06-30 or 2026-06-30T00:00:00Z, or today",
         )
     return pd.Timestamp(parsed.iloc[0])
 
