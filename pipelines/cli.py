@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from leadscore.pipelines.config import ConfigError, load_config
+from leadscore.pipelines.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
 
@@ -294,6 +294,21 @@ def score(
         str | None,
         typer.Option("--model", help="MLflow model URI [default: models:/<name>@champion]."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (this machine, chunked) or spark (pip install '.[spark]'; Parquet, CSV "
+            "or Spark tables in, a Parquet folder out).",
+        ),
+    ] = "local",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            help="Spark master for --engine spark, e.g. local[2] [default: from spark-submit].",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -304,6 +319,7 @@ def score(
     3 drift alarm (scores written), 1 anything else (nothing written)."""
     _setup_logging(quiet, verbose)
     from leadscore.pipelines import tracking
+    from leadscore.pipelines.errors import InputError
     from leadscore.pipelines.score import score as run_score
     from leadscore.pipelines.sources import as_source
     from leadscore.pipelines.tables import parse_as_of
@@ -312,6 +328,12 @@ def score(
     def job() -> int:
         cfg = load_config(config)
         when = parse_as_of(as_of)
+        if engine not in ("local", "spark"):
+            raise InputError("--engine", f"unknown engine {engine!r}", expected="local or spark")
+        if engine == "spark":
+            return _score_on_spark(
+                leads, activities, when, output, output_db, db, model, spark_master, force, cfg
+            )
         target = as_target(output, output_db)
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
@@ -355,6 +377,45 @@ def score(
     code = _run(job)
     if code:
         raise typer.Exit(code)
+
+
+def _score_on_spark(
+    leads: str,
+    activities: str | None,
+    when: pd.Timestamp,
+    output: str,
+    output_db: str | None,
+    db: str | None,
+    model: str | None,
+    master: str | None,
+    force: bool,
+    cfg: Config,
+) -> int:
+    from leadscore.pipelines import tracking
+    from leadscore.pipelines.errors import InputError
+
+    if db is not None or output_db is not None or Path(output).suffix:
+        raise InputError(
+            "--engine spark",
+            "reads files or Spark tables and writes a Parquet folder",
+            expected="--output FOLDER without --db / --output-db",
+        )
+    try:
+        from leadscore.pipelines.spark import score_spark, session
+    except ImportError as exc:
+        raise InputError(
+            "--engine spark", f"PySpark is not installed ({exc})", expected="pip install '.[spark]'"
+        ) from exc
+    tracking.configure_tracking()
+    uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+    result = score_spark(
+        session(master), leads, activities, when, Path(output), uri, cfg, force=force
+    )
+    console.print(
+        f"Wrote {result.scored} scores to {result.output} and {result.rejected} rejected rows "
+        f"(Spark, {result.buckets} buckets)."
+    )
+    return EXIT_OK
 
 
 @contextlib.contextmanager
