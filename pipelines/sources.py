@@ -9,6 +9,7 @@ text (a query file is the user's own SQL, run as written)."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import logging
@@ -144,14 +145,8 @@ class FileSource:
             except Exception as exc:
                 raise InputError(self.label, f"cannot be read as Parquet ({exc})") from exc
             return frame.reset_index(drop=True)
-        try:
+        with self._csv_errors():
             frame = pd.read_csv(self.path, **self._csv_options())
-        except pd.errors.EmptyDataError as exc:
-            raise InputError(
-                self.label, "the file is empty", expected="a header row and data rows"
-            ) from exc
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise InputError(self.label, f"cannot be parsed as CSV ({exc})") from exc
         frame.columns = [str(c).strip() for c in frame.columns]
         return frame.reset_index(drop=True)
 
@@ -171,13 +166,21 @@ class FileSource:
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(self.label, f"cannot be read as Parquet ({exc})") from exc
             return
+        with (
+            self._csv_errors(),
+            pd.read_csv(self.path, chunksize=rows, **self._csv_options()) as reader,
+        ):
+            for frame in reader:
+                frame.columns = [str(c).strip() for c in frame.columns]
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+
+    @contextlib.contextmanager
+    def _csv_errors(self) -> Iterator[None]:
+        """pandas' CSV failures as input errors that name the file."""
         try:
-            with pd.read_csv(self.path, chunksize=rows, **self._csv_options()) as reader:
-                for frame in reader:
-                    frame.columns = [str(c).strip() for c in frame.columns]
-                    frame.index = pd.RangeIndex(start, start + len(frame))
-                    start += len(frame)
-                    yield frame
+            yield
         except pd.errors.EmptyDataError as exc:
             raise InputError(
                 self.label, "the file is empty", expected="a header row and data rows"
