@@ -61,9 +61,9 @@ print(pd.DataFrame({"model": fitted.metrics, "baseline": fitted.baseline_metrics
 # ## What drives the score
 
 # %%
-print(rollup(fitted.importance, "family")[["family", "share"]].round(3))
-print(rollup(fitted.importance, "field")[["field", "share"]].head(10).round(3))
-print(fitted.importance[["label", "field", "direction"]].head(10))
+print(rollup(fitted.explained.importance, "family")[["family", "share"]].round(3))
+print(rollup(fitted.explained.importance, "field")[["field", "share"]].head(10).round(3))
+print(fitted.explained.importance[["label", "field", "direction"]].head(10))
 
 # %% [markdown]
 # ## The tiers and what they promise (most recent closed leads)

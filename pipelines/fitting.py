@@ -123,6 +123,15 @@ def drift_warning(parts: dict[str, Part], p_test_evaluated: np.ndarray) -> str |
 
 
 @dataclass(frozen=True)
+class Explained:
+    """What drives the score on the test period, from one pass of TreeSHAP."""
+
+    importance: pd.DataFrame
+    effects: pd.DataFrame
+    segments: dict[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
 class Fitted:
     """The outcome of fitting, before anything is logged.
 
@@ -146,9 +155,7 @@ class Fitted:
     p_test: np.ndarray
     p_baseline: np.ndarray
     baseline: Pipeline
-    importance: pd.DataFrame
-    effects: pd.DataFrame
-    segments: dict[str, pd.DataFrame]
+    explained: Explained
     backtest: BacktestResult | None
     leaks: list[Leak]
     notes: list[str] = field(default_factory=list)
@@ -157,36 +164,23 @@ class Fitted:
 TOP_EFFECTS = 6
 
 
-def _importance(model: LeadScoringModel, features: pd.DataFrame) -> pd.DataFrame:
-    """Importance per feature on the test period (see ``models/importance.py``)."""
+def explain_test(
+    model: LeadScoringModel, features: pd.DataFrame, segment_columns: tuple[str, ...]
+) -> Explained:
+    """Importance per feature, effect curves of the top numeric ones, and importances per
+    value of each segment column the model has as a category (see models/importance.py)."""
+    defs = model.spec.definitions()
     matrix = model.matrix(features)
     contrib, _ = model.contributions(matrix)
     gain = model.booster.feature_importance(importance_type="gain")
-    return importance_table(contrib, matrix, gain, model.spec.definitions())
-
-
-def _effects(model: LeadScoringModel, features: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """How the top numeric features move the score, binned (test period)."""
-    matrix = model.matrix(features)
-    contrib, _ = model.contributions(matrix)
+    table = importance_table(contrib, matrix, gain, defs)
     numeric = table[table["direction"] != "by category"]["feature"].head(TOP_EFFECTS).tolist()
-    return effects(contrib, matrix, model.spec.definitions(), numeric)
-
-
-def _segments(
-    model: LeadScoringModel, features: pd.DataFrame, columns: tuple[str, ...]
-) -> dict[str, pd.DataFrame]:
-    """Importances per value of each segment column that the model has as a category."""
-    defs = model.spec.definitions()
-    found = {
-        column: next((d.name for d in defs if d.origin == column and d.kind is Kind.CATEGORY), None)
-        for column in columns
-    }
-    found = {c: name for c, name in found.items() if name is not None}
-    if not found:
-        return {}
-    contrib, _ = model.contributions(features)
-    return {c: by_segment(contrib, features[name], defs) for c, name in found.items()}
+    segments = {}
+    for column in segment_columns:
+        name = next((d.name for d in defs if d.origin == column and d.kind is Kind.CATEGORY), None)
+        if name is not None:
+            segments[column] = by_segment(contrib, features[name], defs)
+    return Explained(table, effects(contrib, matrix, defs, numeric), segments)
 
 
 DRIFT_POINTS, DRIFT_SPACING_DAYS = 14, 5  # ten weeks of nightly populations, every weekday
@@ -387,9 +381,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         p_test=p_test,
         p_baseline=p_base,
         baseline=baseline,
-        importance=(importance := _importance(model, test.x)),
-        effects=_effects(model, test.x, importance),
-        segments=_segments(model, test.x, config.report.segments),
+        explained=explain_test(model, test.x, config.report.segments),
         backtest=history,
         leaks=leaks,
         notes=notes + list(final_thresholds.notes),

@@ -144,6 +144,7 @@ OUTPUT_SPARK_SCHEMA = (
     f"{KIND} string, lead_id string, probability double, tier string, reasons string, "
     "model_version string, as_of timestamp, source string, row long, reason string"
 )
+OUTPUT_SPARK_COLUMNS = [field.split()[0] for field in OUTPUT_SPARK_SCHEMA.split(", ")]
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ def score_spark(
 
     def score_group(leads_pdf: pd.DataFrame, acts_pdf: pd.DataFrame | None) -> pd.DataFrame:
         if leads_pdf.empty and (acts_pdf is None or acts_pdf.empty):
-            return pd.DataFrame(columns=[c.split()[0] for c in OUTPUT_SPARK_SCHEMA.split(", ")])
+            return pd.DataFrame(columns=OUTPUT_SPARK_COLUMNS)
         model = _worker_model(files.value)
         bucket = Bucket(0, _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None)
         part = score_chunk(bucket, labels, as_of, model, version, config, partial=True)
@@ -233,8 +234,7 @@ def score_spark(
         )  # fmt: skip
         out = pd.concat([scores, rejects], ignore_index=True)
         out[schema.AS_OF] = pd.to_datetime(out[schema.AS_OF], utc=True).dt.tz_convert(None)
-        columns = [c.split()[0] for c in OUTPUT_SPARK_SCHEMA.split(", ")]
-        return _plain(out[columns])
+        return _plain(out[OUTPUT_SPARK_COLUMNS])
 
     leads, activities, buckets = _prepare(spark, leads_location, activities_location, config)
     result = _apply(leads, activities, score_group, OUTPUT_SPARK_SCHEMA).cache()

@@ -180,19 +180,19 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         mlflow.set_tag("leadscore.leaks", "; ".join(x.describe() for x in fitted.leaks)[:4000])
     fitted.tiers_test.to_csv(out / "tier_table_test.csv", index=False)
     fitted.tiers_final.to_csv(out / "tier_table_registered_model.csv", index=False)
-    fitted.importance.to_csv(out / "feature_importance.csv", index=False)
-    by_field = rollup(fitted.importance, "field")
-    by_family = rollup(fitted.importance, "family")
+    fitted.explained.importance.to_csv(out / "feature_importance.csv", index=False)
+    by_field = rollup(fitted.explained.importance, "field")
+    by_family = rollup(fitted.explained.importance, "family")
     by_field.to_csv(out / "importance_by_field.csv", index=False)
     by_family.to_csv(out / "importance_by_family.csv", index=False)
-    fitted.effects.to_csv(out / "feature_effects.csv", index=False)
-    for column, table in fitted.segments.items():
+    fitted.explained.effects.to_csv(out / "feature_effects.csv", index=False)
+    for column, table in fitted.explained.segments.items():
         table.to_csv(out / f"importance_by_segment_{column}.csv", index=False)
     plots.rollup_plot(
         by_field, "field", "What drives the score, by field", out / "importance_by_field.png"
     )
-    if not fitted.effects.empty:
-        plots.effects_plot(fitted.effects, out / "feature_effects.png")
+    if not fitted.explained.effects.empty:
+        plots.effects_plot(fitted.explained.effects, out / "feature_effects.png")
     registry_frame(spec.definitions()).to_csv(out / "feature_registry.csv", index=False)
     (out / "thresholds.json").write_text(json.dumps(model.thresholds.to_dict(), indent=2))
     (out / "data_fingerprint.json").write_text(json.dumps(tables.fingerprint, indent=2))
@@ -218,7 +218,7 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         w_test,
         out / "calibration_test.png",
     )
-    plots.importance_plot(fitted.importance, out / "feature_importance.png")
+    plots.importance_plot(fitted.explained.importance, out / "feature_importance.png")
     plots.gains_plot(
         y_test,
         {"LightGBM (calibrated)": fitted.p_test, "logistic baseline": fitted.p_baseline},
