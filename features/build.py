@@ -231,24 +231,100 @@ def _vocabulary(values: pd.Series, settings: FeatureSettings) -> tuple[str, ...]
     return (*vocabulary, text.OTHER, text.MISSING)
 
 
+@dataclass(frozen=True)
+class ActivitySummary:
+    """All that the feature spec and the data end learn from the activities: per normalised
+    activity type, the rows, the rows with a value, and the latest time. Adds up over any
+    partition of the table, so a cluster can learn it bucket by bucket (``combine``)."""
+
+    counts: pd.DataFrame  # index: activity type; columns ROWS, WITH_VALUE, LATEST
+    has_value: bool
+
+    ROWS = "rows"
+    WITH_VALUE = "with_value"
+    LATEST = "latest"
+
+    @classmethod
+    def of(cls, activities: pd.DataFrame) -> ActivitySummary:
+        types = activities[schema.ACTIVITY_TYPE].astype("object")
+        has_value = schema.VALUE in activities.columns
+        present = (
+            activities[schema.VALUE].notna()
+            if has_value
+            else pd.Series(False, index=activities.index)
+        )
+        frame = pd.DataFrame(
+            {
+                "type": types,
+                cls.ROWS: 1,
+                cls.WITH_VALUE: present.astype("int64"),
+                cls.LATEST: activities[schema.OCCURRED_AT],
+            }
+        )
+        counts = frame.groupby("type", sort=True).agg(
+            {cls.ROWS: "sum", cls.WITH_VALUE: "sum", cls.LATEST: "max"}
+        )
+        counts.index = counts.index.astype(str)
+        return cls(counts, has_value)
+
+    @classmethod
+    def combine(cls, parts: list[ActivitySummary]) -> ActivitySummary:
+        frames = [p.counts for p in parts if not p.counts.empty]
+        if not frames:
+            return cls(cls._empty(), any(p.has_value for p in parts))
+        counts = (
+            pd.concat(frames)
+            .groupby(level=0, sort=True)
+            .agg({cls.ROWS: "sum", cls.WITH_VALUE: "sum", cls.LATEST: "max"})
+        )
+        return cls(counts, any(p.has_value for p in parts))
+
+    @classmethod
+    def _empty(cls) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                cls.ROWS: pd.Series(dtype="int64"),
+                cls.WITH_VALUE: pd.Series(dtype="int64"),
+                cls.LATEST: pd.Series(dtype="datetime64[us, UTC]"),
+            },
+            index=pd.Index([], dtype=object),
+        )
+
+    @property
+    def latest(self) -> pd.Timestamp | None:
+        """The latest activity time, or None without activities."""
+        value = self.counts[self.LATEST].max() if not self.counts.empty else None
+        return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
 def fit_spec(
     leads: pd.DataFrame, activities: pd.DataFrame | None, settings: FeatureSettings
 ) -> FeatureSpec:
     """Learn vocabularies (activity types, categories), column roles and e-mail base rates
     from the training tables."""
+    summary = ActivitySummary.of(activities) if activities is not None else None
+    return fit_spec_from(leads, summary, settings)
+
+
+def fit_spec_from(
+    leads: pd.DataFrame, activities: ActivitySummary | None, settings: FeatureSettings
+) -> FeatureSpec:
+    """``fit_spec`` from the leads and a summary of the activities (see ActivitySummary)."""
     excluded = tuple(sorted(settings.excluded_activity_types))
     activity_types: tuple[str, ...] = ()
     value_types: tuple[str, ...] = ()
     email_prior = (0.0, 0.0)
     has_rates = (False, False)
     if activities is not None:
-        types = activities[schema.ACTIVITY_TYPE]
-        counts = types.value_counts()
+        counts = activities.counts[ActivitySummary.ROWS]
         counts = counts[(counts > 0) & ~counts.index.isin(excluded)]
         frequent = counts[counts >= settings.min_activity_type_count].index
         activity_types = tuple(sorted(str(t) for t in frequent if t != OTHER_ACTIVITY))
-        if schema.VALUE in activities.columns:
-            share = activities[schema.VALUE].notna().groupby(types, observed=True).mean()
+        if activities.has_value:
+            share = (
+                activities.counts[ActivitySummary.WITH_VALUE]
+                / activities.counts[ActivitySummary.ROWS]
+            )
             value_types = tuple(
                 t
                 for t in activity_types

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -22,6 +22,7 @@ from rich.table import Table
 from leadscore.pipelines.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
+SPARK_CATALOG = "spark"  # --output-db value meaning "a table in the Spark session's catalog"
 
 app = typer.Typer(
     add_completion=False,
@@ -283,7 +284,8 @@ def score(
         typer.Option(
             "--output-db",
             envvar="LEADSCORE_OUTPUT_DB",
-            help="Write scores to a table in this database (SQLAlchemy URL).",
+            help="Write scores to a table in this database (SQLAlchemy URL); with --engine "
+            "spark, 'spark' = the Spark session's catalog.",
         ),
     ] = None,
     force: Annotated[
@@ -299,7 +301,7 @@ def score(
         typer.Option(
             "--engine",
             help="local (this machine, chunked) or spark (pip install '.[spark]'; Parquet, CSV "
-            "or Spark tables in, a Parquet folder out).",
+            "or Spark tables in, a Parquet folder or a Spark table out).",
         ),
     ] = "local",
     spark_master: Annotated[
@@ -379,6 +381,19 @@ def score(
         raise typer.Exit(code)
 
 
+def _spark() -> tuple[Any, Any]:
+    """(session factory, the Spark engine module), or a clear error without PySpark."""
+    from leadscore.pipelines.errors import InputError
+
+    try:
+        from leadscore.pipelines import spark
+    except ImportError as exc:
+        raise InputError(
+            "--engine spark", f"PySpark is not installed ({exc})", expected="pip install '.[spark]'"
+        ) from exc
+    return spark.session, spark
+
+
 def _score_on_spark(
     leads: str,
     activities: str | None,
@@ -394,26 +409,27 @@ def _score_on_spark(
     from leadscore.pipelines import tracking
     from leadscore.pipelines.errors import InputError
 
-    if db is not None or output_db is not None or Path(output).suffix:
+    table = output_db == SPARK_CATALOG
+    if (
+        db is not None
+        or (output_db is not None and not table)
+        or (not table and Path(output).suffix)
+    ):
         raise InputError(
             "--engine spark",
-            "reads files or Spark tables and writes a Parquet folder",
-            expected="--output FOLDER without --db / --output-db",
+            "reads files or Spark tables and writes a Parquet folder or a Spark table",
+            expected=f"--output FOLDER, or --output-db {SPARK_CATALOG} --output [DB.]TABLE; "
+            "no --db",
         )
-    try:
-        from leadscore.pipelines.spark import score_spark, session
-    except ImportError as exc:
-        raise InputError(
-            "--engine spark", f"PySpark is not installed ({exc})", expected="pip install '.[spark]'"
-        ) from exc
+    session, spark_module = _spark()
     tracking.configure_tracking()
     uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
-    result = score_spark(
-        session(master), leads, activities, when, Path(output), uri, cfg, force=force
+    result = spark_module.score_spark(
+        session(master), leads, activities, when, output, uri, cfg, force=force, table=table
     )
     console.print(
         f"Wrote {result.scored} scores to {result.output} and {result.rejected} rejected rows "
-        f"(Spark, {result.buckets} buckets)."
+        f"to {result.rejects_output} (Spark, {result.buckets} buckets)."
     )
     return EXIT_OK
 
@@ -447,9 +463,37 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 @app.command()
 def features(
     leads: LeadsOpt,
-    as_of: Annotated[str, typer.Option("--as-of", help="Features as of this time (ISO 8601).")],
-    output: Annotated[Path, typer.Option("--output", help="Feature table: .csv or .parquet.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            help="Feature table: .csv or .parquet; with --engine spark a Parquet folder.",
+        ),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Features as of this time (ISO 8601)."),
+    ] = None,
     activities: ActivitiesOpt = None,
+    training_rows: Annotated[
+        bool,
+        typer.Option(
+            "--training-rows",
+            help="Instead of one row per lead as of a date: the training rows exactly as "
+            "`train` builds them (every closed lead before its close, with label and weight).",
+        ),
+    ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local, or spark for --training-rows (Parquet, CSV or Spark tables in).",
+        ),
+    ] = "local",
+    spark_master: Annotated[
+        str | None,
+        typer.Option("--spark-master", help="Spark master for --engine spark, e.g. local[2]."),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Use this model's feature spec instead of learning one."),
@@ -458,26 +502,53 @@ def features(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Write the feature table of every lead that exists at the as-of time, for inspection,
-    and the feature registry (name, family, label, source, how computed) beside it."""
+    """Write the feature table of every lead that exists at the as-of time (or with
+    --training-rows the training rows), for inspection, and the feature registry (name,
+    family, label, source, how computed) beside it."""
     _setup_logging(quiet, verbose)
+    from leadscore.features.registry import registry_frame
     from leadscore.pipelines import tracking
-    from leadscore.pipelines.featuretable import write_feature_table
-    from leadscore.pipelines.score import output_format
+    from leadscore.pipelines.errors import InputError
+    from leadscore.pipelines.featuretable import write_feature_table, write_training_rows
+    from leadscore.pipelines.score import output_format, write_atomic
     from leadscore.pipelines.tables import parse_as_of
 
     def job() -> None:
         cfg = load_config(config)
-        when = parse_as_of(as_of)
-        output_format(output)
+        if engine not in ("local", "spark"):
+            raise InputError("--engine", f"unknown engine {engine!r}", expected="local or spark")
+        if training_rows == (as_of is not None):
+            raise InputError(
+                "features", "give either --as-of or --training-rows", expected="exactly one"
+            )
+        if engine == "spark" and not training_rows:
+            raise InputError("--engine spark", "builds training rows", expected="--training-rows")
+        if engine == "local":
+            output_format(output)
         spec = None
         if model is not None:
             tracking.configure_tracking()
             spec = tracking.load_model(model).model.spec
-        table, registry = write_feature_table(leads, activities, when, output, cfg, spec)
+        if engine == "spark":
+            session, spark = _spark()
+            n, learned = spark.write_training_rows_spark(
+                session(spark_master), str(leads), str(activities) if activities else None,
+                output, cfg, spec,
+            )  # fmt: skip
+            registry = output.with_name(f"{output.name}.registry.csv")
+            write_atomic(registry_frame(learned.spec.definitions()), registry, "csv")
+            rows, width = n, len(learned.spec.feature_names)
+        elif training_rows:
+            info, registry = write_training_rows(leads, activities, output, cfg, spec)
+            rows, width = info.rows, info.features
+        else:
+            info, registry = write_feature_table(
+                leads, activities, parse_as_of(str(as_of)), output, cfg, spec
+            )
+            rows, width = info.rows, info.features
+        what = "training rows" if training_rows else "leads"
         console.print(
-            f"Wrote {table.rows} leads x {table.features} features to {output} and the "
-            f"registry to {registry}"
+            f"Wrote {rows} {what} x {width} features to {output} and the registry to {registry}"
         )
 
     _run(job)

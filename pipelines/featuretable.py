@@ -1,4 +1,5 @@
-"""`leadscore features`: the feature table as of a date, for inspection."""
+"""`leadscore features`: the feature table as of a date, or the training rows, for
+inspection."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.registry import registry_frame
 from leadscore.features.snapshots import rows_as_of
 from leadscore.pipelines.config import Config
+from leadscore.pipelines.fitting import training_set
 from leadscore.pipelines.score import as_of_column, output_format, write_atomic
 from leadscore.pipelines.tables import load_tables
 
@@ -51,3 +53,24 @@ def write_feature_table(
     write_atomic(registry_frame(spec.definitions()), registry_path, "csv")
     write_atomic(table, output, fmt)
     return FeatureTableInfo(len(table), len(spec.feature_names)), registry_path
+
+
+def write_training_rows(
+    leads_path: Path,
+    activities_path: Path | None,
+    output: Path,
+    config: Config,
+    spec: FeatureSpec | None = None,
+) -> tuple[FeatureTableInfo, Path]:
+    """The training rows exactly as ``train`` builds them (every closed lead on the snapshot
+    grid before its close: lead, as-of, label, weight, order time, features), sorted by lead
+    and as-of time; the registry goes to ``<output>.registry.csv``."""
+    fmt = output_format(output)
+    tables = load_tables(leads_path, activities_path, config)
+    learned, rows, features, _ = training_set(tables, config, str(leads_path), spec)
+    table = pd.concat([rows, features], axis=1)
+    table = table.sort_values([schema.LEAD_ID, schema.AS_OF], kind="stable").reset_index(drop=True)
+    registry_path = output.with_name(f"{output.stem}.registry.csv")
+    write_atomic(registry_frame(learned.definitions()), registry_path, "csv")
+    write_atomic(table, output, fmt)
+    return FeatureTableInfo(len(table), len(learned.feature_names)), registry_path

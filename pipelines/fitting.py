@@ -38,14 +38,19 @@ class NotEnoughDataError(InputError):
 
 def data_end(tables: Tables) -> pd.Timestamp:
     """The latest timestamp anywhere in the tables: the export's "now"."""
-    stamps = [
-        tables.leads[c].max()
-        for c in (schema.CREATED_AT, schema.CLOSED_AT)
-        if c in tables.leads.columns
-    ]
-    if tables.activities is not None and not tables.activities.empty:
-        stamps.append(tables.activities[schema.OCCURRED_AT].max())
-    stamps = [s for s in stamps if pd.notna(s)]
+    latest = (
+        tables.activities[schema.OCCURRED_AT].max()
+        if tables.activities is not None and not tables.activities.empty
+        else None
+    )
+    return data_end_of(tables.leads, latest)
+
+
+def data_end_of(leads: pd.DataFrame, latest_activity: pd.Timestamp | None) -> pd.Timestamp:
+    """``data_end`` from the leads and the latest activity time (None without any)."""
+    stamps = [leads[c].max() for c in (schema.CREATED_AT, schema.CLOSED_AT) if c in leads.columns]
+    stamps.append(latest_activity)
+    stamps = [s for s in stamps if s is not None and pd.notna(s)]
     return max(stamps) if stamps else pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -218,11 +223,12 @@ def drift_reference(
 
 
 def training_set(
-    tables: Tables, config: Config, source: str
+    tables: Tables, config: Config, source: str, spec: FeatureSpec | None = None
 ) -> tuple[FeatureSpec, pd.DataFrame, pd.DataFrame, pd.Timestamp]:
-    """Spec, point-in-time training rows and their features."""
+    """Spec (learned here unless given), point-in-time training rows and their features."""
     end = data_end(tables)
-    spec = fit_spec(tables.leads, tables.activities, config.features)
+    if spec is None:
+        spec = fit_spec(tables.leads, tables.activities, config.features)
     rows = training_rows(
         tables.leads,
         every_days=config.split.snapshot_every_days,

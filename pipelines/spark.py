@@ -17,13 +17,14 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from leadscore.features import schema
+from leadscore.features.build import FeatureSpec
 from leadscore.models.scorer import LeadScoringModel
 from leadscore.pipelines import tracking
 from leadscore.pipelines.chunks import Bucket
@@ -42,14 +43,19 @@ _MODELS: dict[str, LeadScoringModel] = {}
 
 
 def session(master: str | None = None) -> Any:
-    """The Spark session from the environment (spark-submit) or ``master`` (``local[2]``)."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    """The Spark session from the environment (spark-submit) or ``master`` (``local[2]``).
+    Only a session started here for ``master`` defaults its Python workers to this Python;
+    under spark-submit the cluster's configuration decides (``spark.pyspark.python``)."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("leadscore")
     if master:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.master(master)
+    if os.environ.get("LEADSCORE_SPARK_WAREHOUSE"):
+        builder = builder.config("spark.sql.warehouse.dir", os.environ["LEADSCORE_SPARK_WAREHOUSE"])
     return (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -135,9 +141,55 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _raw(frame: pd.DataFrame) -> pd.DataFrame:
     """A group's rows as the local engine reads them: index = row position."""
-    out = frame.drop(columns=[BUCKET]).set_index(ROW)
+    out = frame.drop(columns=[BUCKET], errors="ignore").set_index(ROW)
     out.index = pd.Index(out.index.to_numpy(dtype="int64"))
     return out
+
+
+class RemoteInputError(InputError):
+    """An input error raised inside a Spark task, surfaced on the driver with its message."""
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.source, self.column = "", None
+        self.rows: list[int] = []
+
+
+_MARK = "<<leadscore-input-error>>"
+
+
+def _reporting_input_errors(
+    function: Callable[[pd.DataFrame, pd.DataFrame | None], pd.DataFrame],
+) -> Callable[[pd.DataFrame, pd.DataFrame | None], pd.DataFrame]:
+    """Run a bucket function so that an InputError reaches the driver recognisably (Spark
+    wraps task failures in its own exception with the Python traceback as text)."""
+
+    def run(leads_pdf: pd.DataFrame, acts_pdf: pd.DataFrame | None) -> pd.DataFrame:
+        try:
+            return function(leads_pdf, acts_pdf)
+        except InputError as exc:
+            raise RuntimeError(f"{_MARK}{exc}{_MARK}") from None
+
+    return run
+
+
+def _driver_errors(action: Callable[[], Any]) -> Any:
+    """Run a Spark action; an InputError from a task is raised again as one on the driver."""
+    try:
+        return action()
+    except Exception as exc:
+        text = str(exc)
+        if _MARK in text:
+            raise RemoteInputError(text.split(_MARK)[1]) from None
+        raise
+
+
+def _to_pandas(df: Any) -> pd.DataFrame:
+    """A Spark frame on the driver, through Parquet rather than toPandas: PySpark's toPandas
+    trips over pandas 3 deprecations."""
+    with tempfile.TemporaryDirectory(prefix="leadscore-spark-") as tmp:
+        _driver_errors(lambda: df.write.parquet(f"{tmp}/frame"))
+        return pd.read_parquet(f"{tmp}/frame")
 
 
 OUTPUT_SPARK_SCHEMA = (
@@ -149,7 +201,8 @@ OUTPUT_SPARK_COLUMNS = [field.split()[0] for field in OUTPUT_SPARK_SCHEMA.split(
 
 @dataclass(frozen=True)
 class SparkScoreResult:
-    output: Path
+    output: str
+    rejects_output: str
     scored: int
     rejected: int
     buckets: int
@@ -185,6 +238,7 @@ def _apply(
     function: Callable[[pd.DataFrame, pd.DataFrame | None], pd.DataFrame],
     spark_schema: str,
 ) -> Any:
+    function = _reporting_input_errors(function)
     if activities is None:
         return leads.groupBy(BUCKET).applyInPandas(
             lambda frame: function(frame, None), spark_schema
@@ -201,22 +255,28 @@ def score_spark(
     leads_location: str,
     activities_location: str | None,
     as_of: pd.Timestamp,
-    output: Path,
+    output: str,
     model_uri: str,
     config: Config,
     force: bool = False,
+    table: bool = False,
 ) -> SparkScoreResult:
     """Score on Spark into a Parquet folder with one partition per as-of (as the local
-    engine's folder target); rejects under ``_rejects/``."""
+    engine's folder target; rejects under ``_rejects/``) or, with ``table``, into a Spark
+    table (rows per as-of; rejects in ``<table>_rejects``)."""
     from leadscore.pipelines.score import score_chunk
 
-    resolved = tracking.load_model(model_uri)
-    final = output / partition_name(as_of)
-    if final.exists() and not force:
+    if table:
+        split_table_name(output, "--output")
+        exists = _table_has_as_of(spark, output, as_of)
+    else:
+        exists = (Path(output) / partition_name(as_of)).exists()
+    if exists and not force:
         raise TargetExists(
             f"{output} already holds scores as of {iso(as_of)}; nothing was written. "
             "Pass --force to replace"
         )
+    resolved = tracking.load_model(model_uri)
     files = spark.sparkContext.broadcast(_model_files(resolved.model))
     labels = (leads_location, activities_location or "activities")
     version = resolved.label
@@ -239,22 +299,61 @@ def score_spark(
     leads, activities, buckets = _prepare(spark, leads_location, activities_location, config)
     result = _apply(leads, activities, score_group, OUTPUT_SPARK_SCHEMA).cache()
     try:
-        output.mkdir(parents=True, exist_ok=True)
-        staging = output / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        _driver_errors(result.count)  # score once; input errors surface before any write
         scores = result.filter(result[KIND] == "score").select(*schema.OUTPUT_COLUMNS)
         rejects = result.filter(result[KIND] == "reject").select(
-            "source", "row", schema.LEAD_ID, "reason"
+            "source", "row", schema.LEAD_ID, "reason", schema.AS_OF
         )
-        scores.orderBy(schema.LEAD_ID).write.parquet(str(staging / "scores"))
-        rejects.orderBy("source", "row").write.parquet(str(staging / "rejects"))
         n_scores, n_rejects = scores.count(), rejects.count()
-        _swap(staging / "rejects", output / "_rejects" / partition_name(as_of))
-        _swap(staging / "scores", final)
-        shutil.rmtree(staging, ignore_errors=True)
+        if table:
+            written = _write_tables(spark, scores, rejects, output)
+        else:
+            written = _write_folder(scores, rejects.drop(schema.AS_OF), Path(output), as_of)
     finally:
         result.unpersist()
-    log.info("Scored %d leads on Spark in %d buckets -> %s", n_scores, buckets, final)
-    return SparkScoreResult(final, n_scores, n_rejects, buckets)
+    log.info("Scored %d leads on Spark in %d buckets -> %s", n_scores, buckets, written[0])
+    return SparkScoreResult(*written, n_scores, n_rejects, buckets)
+
+
+def _write_folder(scores: Any, rejects: Any, output: Path, as_of: pd.Timestamp) -> tuple[str, str]:
+    """Both parts written beside their place, then renamed in: rejects first, scores last."""
+    output.mkdir(parents=True, exist_ok=True)
+    staging = output / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    final = output / partition_name(as_of)
+    rejects_final = output / "_rejects" / partition_name(as_of)
+    try:
+        scores.orderBy(schema.LEAD_ID).write.parquet(str(staging / "scores"))
+        rejects.orderBy("source", "row").write.parquet(str(staging / "rejects"))
+        _swap(staging / "rejects", rejects_final)
+        _swap(staging / "scores", final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(final), str(rejects_final)
+
+
+def _table_has_as_of(spark: Any, table: str, as_of: pd.Timestamp) -> bool:
+    from pyspark.sql import functions as F
+
+    if not spark.catalog.tableExists(table):
+        return False
+    naive = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+    rows = spark.table(table).where(F.col(schema.AS_OF) == F.lit(naive)).limit(1)
+    return bool(rows.count())
+
+
+def _write_tables(spark: Any, scores: Any, rejects: Any, table: str) -> tuple[str, str]:
+    """Rows per as-of in Spark tables partitioned by ``as_of``: a rerun overwrites its own
+    as-of partition only (dynamic partition overwrite), committed by Spark's output
+    committer when the job succeeds; rejects first, scores last. For transactions across
+    readers use a table format with them (Delta, Iceberg) through the same catalog."""
+    rejects_table = f"{table}_rejects"
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    for frame, name in ((rejects, rejects_table), (scores, table)):
+        if spark.catalog.tableExists(name):
+            frame.write.mode("overwrite").insertInto(name)
+        else:
+            frame.write.format("parquet").partitionBy(schema.AS_OF).saveAsTable(name)
+    return table, rejects_table
 
 
 def _swap(ready: Path, final: Path) -> None:
@@ -267,64 +366,136 @@ def _swap(ready: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def training_features_spark(
+SUMMARY_SCHEMA = "type string, rows long, with_value long, latest timestamp, has_value boolean"
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What training learns from the whole tables before any row is built."""
+
+    spec: FeatureSpec
+    data_end: pd.Timestamp
+    leads: pd.DataFrame  # validated leads (one row per lead) on the driver
+
+
+def learn(
+    spark: Any,
+    prepared: tuple[Any, Any | None, int],
+    labels: tuple[str, str],
+    config: Config,
+) -> Learned:
+    """The feature spec and the data end, learned as the local engine learns them: the leads
+    (one row per lead) are validated on the driver; the activities, the large table, are
+    summarised bucket by bucket (rows and values per activity type, latest time) and the
+    summaries added up (``ActivitySummary.combine``)."""
+    from leadscore.features.build import ActivitySummary, fit_spec_from
+    from leadscore.pipelines.fitting import data_end_of
+    from leadscore.pipelines.tables import prepare_tables, validate_leads
+
+    leads, activities, _ = prepared
+    raw = _to_pandas(leads.drop(BUCKET)).sort_values(ROW)
+    validated = validate_leads(_raw(raw), labels[0], config)
+    summary = None
+    if activities is not None:
+
+        def summarise(leads_pdf: pd.DataFrame, acts_pdf: pd.DataFrame | None) -> pd.DataFrame:
+            tables = prepare_tables(
+                _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None,
+                config, *labels, allow_no_leads=True,
+            )  # fmt: skip
+            if tables.activities is None or tables.activities.empty:
+                return pd.DataFrame(columns=[f.split()[0] for f in SUMMARY_SCHEMA.split(", ")])
+            part = ActivitySummary.of(tables.activities)
+            out = part.counts.reset_index(names="type").assign(has_value=part.has_value)
+            out["latest"] = out["latest"].dt.tz_convert(None)
+            return _plain(out)
+
+        parts = _to_pandas(_apply(leads, activities, summarise, SUMMARY_SCHEMA))
+        parts["latest"] = pd.to_datetime(parts["latest"], utc=True)
+        summary = ActivitySummary.combine(
+            [ActivitySummary(parts.set_index("type").drop(columns="has_value"),
+                             bool(parts["has_value"].any()))]
+        )  # fmt: skip
+    spec = fit_spec_from(validated, summary, config.features)
+    end = data_end_of(validated, summary.latest if summary is not None else None)
+    return Learned(spec, end, validated)
+
+
+def training_rows_spark(
     spark: Any,
     leads_location: str,
     activities_location: str | None,
     config: Config,
-    spec: Any,
-    data_end: pd.Timestamp,
-) -> pd.DataFrame:
-    """Training rows (``training_rows``) with their features, built bucket by bucket on
-    Spark for a feature spec and data end learned beforehand (``fit_spec``, ``data_end``);
-    sorted by lead and as-of time. Rows need a lead's full history, so a bucket holds all of
-    a lead's activities, as in scoring."""
+    spec: FeatureSpec | None = None,
+) -> tuple[Any, Learned]:
+    """Training rows (``training_rows``) with their features as a Spark frame, built bucket
+    by bucket with the feature spec learned from the whole tables (``learn``) or the one
+    given (a model's). Rows need a lead's full history, so a bucket holds all of a lead's
+    activities, as in scoring."""
     from leadscore.features.build import build_features
     from leadscore.features.snapshots import LABEL, ORDER_TIME, WEIGHT, training_rows
     from leadscore.pipelines.tables import prepare_tables
 
     split = config.split
     labels = (leads_location, activities_location or "activities")
-    names = [schema.LEAD_ID, schema.AS_OF, LABEL, WEIGHT, ORDER_TIME, *spec.feature_names]
+    prepared = _prepare(spark, leads_location, activities_location, config)
+    learned = learn(spark, prepared, labels, config)
+    if spec is not None:
+        learned = replace(learned, spec=spec)
+    spec_, end = learned.spec, learned.data_end
+    names = [schema.LEAD_ID, schema.AS_OF, LABEL, WEIGHT, ORDER_TIME, *spec_.feature_names]
     types = {schema.LEAD_ID: "string", schema.AS_OF: "timestamp", LABEL: "int"}
     spark_schema = ", ".join(
-        f"`{n}` {types.get(n, 'string' if n in spec.categories else 'double')}" for n in names
+        f"`{n}` {types.get(n, 'string' if n in spec_.categories else 'double')}" for n in names
     )
 
     def rows_group(leads_pdf: pd.DataFrame, acts_pdf: pd.DataFrame | None) -> pd.DataFrame:
         if leads_pdf.empty:
             return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
         tables = prepare_tables(
-            _raw(leads_pdf),
-            _raw(acts_pdf) if acts_pdf is not None else None,
-            config,
-            labels[0],
-            labels[1],
-            allow_no_leads=True,
-        )
+            _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None,
+            config, *labels, allow_no_leads=True,
+        )  # fmt: skip
         rows = training_rows(
             tables.leads,
             every_days=split.snapshot_every_days,
             max_rows_per_lead=split.max_rows_per_lead,
             no_close_date_horizon_days=split.no_close_date_horizon_days,
-            data_end=data_end,
+            data_end=end,
         )
         if config.export.row_order_is_time:
             position = pd.Series(tables.leads.index.to_numpy(), index=tables.leads[schema.LEAD_ID])
             rows[ORDER_TIME] = rows[schema.LEAD_ID].map(position).to_numpy(dtype=float)
-        features = build_features(tables.leads, tables.activities, rows, spec)
+        features = build_features(tables.leads, tables.activities, rows, spec_)
         out = pd.concat([rows.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
         out[schema.AS_OF] = pd.to_datetime(out[schema.AS_OF], utc=True).dt.tz_convert(None)
         out[LABEL] = out[LABEL].astype("int32")
-        for name in spec.categories:
+        for name in spec_.categories:
             out[name] = out[name].astype(object)
         return _plain(out[names])
 
-    leads, activities, _ = _prepare(spark, leads_location, activities_location, config)
-    with tempfile.TemporaryDirectory(prefix="leadscore-spark-") as tmp:
-        # Through Parquet rather than toPandas: bounded driver memory, and PySpark's
-        # toPandas trips over pandas 3 deprecations.
-        _apply(leads, activities, rows_group, spark_schema).write.parquet(f"{tmp}/rows")
-        frame = pd.read_parquet(f"{tmp}/rows")
-    frame[schema.AS_OF] = pd.to_datetime(frame[schema.AS_OF], utc=True)
-    return frame.sort_values([schema.LEAD_ID, schema.AS_OF], kind="stable").reset_index(drop=True)
+    leads, activities, _ = prepared
+    return _apply(leads, activities, rows_group, spark_schema), learned
+
+
+def write_training_rows_spark(
+    spark: Any,
+    leads_location: str,
+    activities_location: str | None,
+    output: Path,
+    config: Config,
+    spec: FeatureSpec | None = None,
+) -> tuple[int, Learned]:
+    """Training rows and features into a Parquet folder (sorted by lead and as-of time),
+    published whole: written beside the target, then renamed into place."""
+    rows, learned = training_rows_spark(spark, leads_location, activities_location, config, spec)
+    staging = output.parent / f"{STAGING_PREFIX}{output.name}-{uuid.uuid4().hex}"
+    try:
+        _driver_errors(
+            lambda: rows.orderBy(schema.LEAD_ID, schema.AS_OF).write.parquet(str(staging))
+        )
+        count = spark.read.parquet(str(staging)).count()
+        _swap(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return count, learned

@@ -212,3 +212,23 @@ def test_generated_post_close_events_never_reach_training_rows() -> None:
     with_post = build_features(tables.leads, acts, rows, spec)
     without = build_features(tables.leads, acts[~post_close], rows, spec)
     pd.testing.assert_frame_equal(with_post, without)
+
+
+def test_spec_learned_from_summed_parts_equals_spec_from_the_whole_table() -> None:
+    """What the Spark engine relies on: activity summaries of any partition add up to the
+    summary of the whole table, so the learned spec and data end are the same."""
+    from leadscore.features.build import ActivitySummary, fit_spec_from
+    from leadscore.pipelines.fitting import data_end, data_end_of
+
+    world = generate(n_leads=400, seed=11)
+    tables = prepare_tables(world.leads, world.activities, Config())
+    assert tables.activities is not None
+    settings = FeatureSettings(min_activity_type_count=40)
+    part = np.random.default_rng(0).integers(0, 7, len(tables.activities))
+    summaries = [ActivitySummary.of(tables.activities[part == k]) for k in range(7)]
+    summaries.append(ActivitySummary.of(tables.activities.iloc[:0]))  # an empty bucket
+    combined = ActivitySummary.combine(summaries)
+    whole = fit_spec(tables.leads, tables.activities, settings)
+    assert fit_spec_from(tables.leads, combined, settings) == whole
+    assert whole.activity_types and whole.value_types  # the comparison covers both
+    assert data_end_of(tables.leads, combined.latest) == data_end(tables)

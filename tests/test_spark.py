@@ -19,10 +19,13 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from leadscore.pipelines.spark import session
 
-    spark = session("local[2]")
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEADSCORE_SPARK_WAREHOUSE", str(warehouse))
+        spark = session("local[2]")
     yield spark
     spark.stop()
 
@@ -61,27 +64,33 @@ def test_spark_scores_equal_local_scores(trained: TrainedStore, spark: Any, tmp_
     assert again.exit_code == 2 and "--force" in again.output
 
 
-def test_spark_training_rows_equal_local_ones(trained: TrainedStore, spark: Any) -> None:
-    from leadscore.pipelines.config import Config
-    from leadscore.pipelines.fitting import training_set
-    from leadscore.pipelines.spark import training_features_spark
-    from leadscore.pipelines.tables import load_tables
-
-    config = Config()
-    tables = load_tables(trained.leads, trained.activities, config)
-    spec, rows, features, end = training_set(tables, config, "local")
-    local = pd.concat([rows, features], axis=1)
-    local = local.sort_values(["lead_id", "as_of"], kind="stable").reset_index(drop=True)
-    remote = training_features_spark(
-        spark, str(trained.leads), str(trained.activities), config, spec, end
+def test_spark_training_rows_equal_local_ones(
+    trained: TrainedStore, spark: Any, tmp_path: Path
+) -> None:
+    """Spec, data end and rows all learned on Spark: the same table as the local builder."""
+    args = ["features", "--training-rows", "--leads", str(trained.leads),
+            "--activities", str(trained.activities), "-q"]  # fmt: skip
+    local_path, folder = tmp_path / "rows.parquet", tmp_path / "rows-spark"
+    result = runner.invoke(app, [*args, "--output", str(local_path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app, [*args, "--output", str(folder), "--engine", "spark", "--spark-master", "local[2]"]
     )
+    assert result.exit_code == 0, result.output
+
+    registry = pd.read_csv(tmp_path / "rows.registry.csv")
+    assert registry.equals(pd.read_csv(tmp_path / "rows-spark.registry.csv"))
+    local, remote = pd.read_parquet(local_path), pd.read_parquet(folder)
     assert len(remote) == len(local) > 1000
     assert list(remote.columns) == list(local.columns)
     assert (remote["lead_id"].to_numpy() == local["lead_id"].to_numpy()).all()
     assert (remote["as_of"] == local["as_of"]).all()
     assert (remote["label"].to_numpy() == local["label"].to_numpy()).all()
-    for name in spec.feature_names:
-        if name in spec.categories:
+    np.testing.assert_allclose(remote["weight"], local["weight"], rtol=0, atol=1e-12)
+    categorical = set(registry.loc[registry["kind"] == "category", "feature"])
+    assert categorical and set(registry["feature"]) <= set(local.columns)
+    for name in registry["feature"]:
+        if name in categorical:
             left = local[name].astype(object).where(local[name].notna(), None)
             right = remote[name].astype(object).where(remote[name].notna(), None)
             assert (left.to_numpy() == right.to_numpy()).all(), name
@@ -90,3 +99,51 @@ def test_spark_training_rows_equal_local_ones(trained: TrainedStore, spark: Any)
                 remote[name].to_numpy(dtype=float), local[name].to_numpy(dtype=float),
                 rtol=0, atol=1e-9, err_msg=name,
             )  # fmt: skip
+
+
+def test_spark_scores_into_a_spark_table(trained: TrainedStore, spark: Any) -> None:
+    """Rows per as-of in a catalog table; a rerun needs --force and replaces only its own
+    as-of; rejects in <table>_rejects."""
+    table = "lead_scores"
+    base = ["score", "--leads", str(trained.leads), "--activities", str(trained.activities),
+            "--output-db", "spark", "--output", table, "--engine", "spark",
+            "--spark-master", "local[2]", "-q"]  # fmt: skip
+    for as_of in ("2026-06-16", trained.as_of):
+        result = runner.invoke(app, [*base, "--as-of", as_of])
+        assert result.exit_code == 0, result.output
+    counts = spark.table(table).groupBy("as_of").count().collect()
+    assert len(counts) == 2 and all(row["count"] > 50 for row in counts)
+    assert spark.table(table).columns == ["lead_id", "probability", "tier", "reasons",
+                                          "model_version", "as_of"]  # fmt: skip
+    rejects = spark.table(f"{table}_rejects").count()
+    assert rejects > 0
+
+    again = runner.invoke(app, [*base, "--as-of", trained.as_of])
+    assert again.exit_code == 2 and "--force" in again.output
+    forced = runner.invoke(app, [*base, "--as-of", trained.as_of, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert sorted(r["count"] for r in spark.table(table).groupBy("as_of").count().collect()) == (
+        sorted(row["count"] for row in counts)
+    )
+    assert spark.table(f"{table}_rejects").count() == rejects
+
+
+def test_spark_input_error_names_the_column(
+    trained: TrainedStore, spark: Any, tmp_path: Path
+) -> None:
+    """An input error inside a Spark task reaches the user as one (exit 2), not as a Java
+    stack trace; nothing is written."""
+    acts = pd.read_csv(trained.activities, dtype=str, keep_default_na=False)
+    acts.loc[5, "occurred_at"] = "not a time"
+    bad = tmp_path / "activities.csv"
+    acts.to_csv(bad, index=False)
+    folder = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["score", "--leads", str(trained.leads), "--activities", str(bad), "--as-of",
+         trained.as_of, "--output", str(folder), "--engine", "spark", "--spark-master",
+         "local[2]"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "occurred_at" in result.output and "Traceback" not in result.output
+    assert not any(p.suffix == ".parquet" for p in folder.rglob("*"))
