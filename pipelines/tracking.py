@@ -32,6 +32,16 @@ class ModelResolutionError(RuntimeError):
     """The model could not be found or loaded; the message says why and what to do."""
 
 
+# A tracking server that is down or hangs should fail a nightly job within about a minute,
+# not after MLflow's default of 7 retries with doubling back-off and 120 s timeouts (several
+# minutes). Each is overridden by setting the variable itself.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
 def configure_tracking(workdir: Path | None = None) -> str:
     """Use ``MLFLOW_TRACKING_URI`` when set, else a SQLite store in the working directory.
     Called once by the CLI, never at import time."""
@@ -39,6 +49,9 @@ def configure_tracking(workdir: Path | None = None) -> str:
     if not uri:
         base = (workdir or Path.cwd()).resolve()
         uri = f"sqlite:///{base / DEFAULT_DB}"
+    if uri.startswith(("http://", "https://")):
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
     return uri
