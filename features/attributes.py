@@ -28,6 +28,61 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
 _PHONE = re.compile(r"^\+?[\d\s()./-]{7,}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
+# Personal-data fields by their name, as CRMs name them (HubSpot `firstname`, Salesforce
+# `LastName`, `MobilePhone`, `Street`...): a column of first names repeats enough to look
+# categorical, and its vocabulary would otherwise be stored with the model. Values are
+# checked too (e-mail addresses, phone numbers, free text), whatever the name.
+_PERSONAL_WORDS = {
+    "firstname": "names", "lastname": "names", "surname": "names", "fullname": "names",
+    "middlename": "names", "givenname": "names", "familyname": "names",
+    "nickname": "names", "contactname": "names", "personname": "names", "leadname": "names",
+    "name": "names", "salutation": "names", "phone": "phone numbers", "mobile": "phone numbers",
+    "telephone": "phone numbers", "fax": "phone numbers", "email": "e-mail addresses",
+    "mail": "e-mail addresses", "street": "addresses", "address": "addresses",
+    "zip": "addresses", "zipcode": "addresses", "postcode": "addresses",
+    "postalcode": "addresses", "birthdate": "birth dates", "birthday": "birth dates",
+    "dob": "birth dates", "ssn": "identity numbers", "passport": "identity numbers",
+    "iban": "bank details", "linkedin": "profiles", "twitter": "profiles",
+    "ip": "network addresses", "ipaddress": "network addresses",
+    "notes": "free text", "note": "free text", "comment": "free text",
+    "comments": "free text", "description": "free text", "message": "free text",
+}  # fmt: skip
+_CHANNELS = {"phone numbers", "e-mail addresses"}
+_NOT_PERSONAL_BEFORE_NAME = {
+    "company", "account", "organisation", "organization", "campaign",
+    "product", "form", "page", "event", "file", "domain", "source",
+}  # fmt: skip
+
+
+def looks_like_email(values: pd.Series) -> pd.Series:
+    """Cells that hold an e-mail address."""
+    return values.astype("string").str.strip().str.match(_EMAIL).fillna(False).astype(bool)
+
+
+def personal_field(name: str) -> str | None:
+    """What personal data a column's name says it holds ("names", "phone numbers"...), or
+    None. ``first_name``, ``FirstName``, ``Contact Name`` and ``mobile_phone`` are personal;
+    ``company_name`` and ``campaign_name`` are not."""
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)]
+    if not words:
+        return None
+    joined = "".join(words)
+    for size in (3, 2):  # compounds first: first+name, postal+code, e+mail
+        for i in range(len(words) - size + 1):
+            compound = "".join(words[i : i + size])
+            if compound in _PERSONAL_WORDS and compound not in ("name",):
+                return _PERSONAL_WORDS[compound]
+    if joined in ("email", "emailaddress"):
+        return "e-mail addresses"
+    for i, word in enumerate(words):
+        if word == "name":
+            if i > 0 and words[i - 1] in _NOT_PERSONAL_BEFORE_NAME:
+                continue
+            return "names"
+        if word in _PERSONAL_WORDS:
+            return _PERSONAL_WORDS[word]
+    return None
+
 
 class Role(StrEnum):
     NUMERIC = "numeric"
@@ -69,6 +124,10 @@ def parse_numbers(values: pd.Series) -> pd.Series:
 def infer_role(values: pd.Series, max_categories: int) -> ColumnRole:
     name = str(values.name)
     present = present_text(values)
+    field = personal_field(name)
+    # "Do Not Email", "phone_opt_out": a yes/no flag about a channel is not the channel.
+    if field is not None and (field not in _CHANNELS or present.nunique() > 3):
+        return ColumnRole(name, Role.IGNORE, f"personal data: {field} (by its name)")
     n = len(values)
     if present.empty:
         return ColumnRole(name, Role.IGNORE, "always empty")

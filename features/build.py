@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.features import schema, text
 from leadscore.features.activity import ActivityStats, ChunkEvents, EventFlags
-from leadscore.features.attributes import Role, infer_roles, parse_numbers
+from leadscore.features.attributes import Role, infer_roles, looks_like_email, parse_numbers
 from leadscore.features.keys import positions
 from leadscore.features.registry import (
     CATEGORICAL,
@@ -225,7 +225,10 @@ def lead_categoricals(
 
 
 def _vocabulary(values: pd.Series, settings: FeatureSettings) -> tuple[str, ...]:
+    """The frequent values (stored with the model); an e-mail address never is one, even in
+    a column set to categorical by config: it counts as ``other``."""
     counts = values[values != text.MISSING].value_counts()
+    counts = counts[~looks_like_email(pd.Series(counts.index, dtype="string")).to_numpy()]
     frequent = counts[counts >= settings.min_category_count].index[: settings.max_categories]
     vocabulary = sorted(str(v) for v in frequent if v not in (text.OTHER, text.MISSING))
     return (*vocabulary, text.OTHER, text.MISSING)

@@ -14,7 +14,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from leadscore.features.build import FeatureSpec
 from leadscore.features.schema import PROBABILITY, TIER
-from leadscore.features.text import OTHER
+from leadscore.features.text import MISSING, OTHER
 from leadscore.models.scorer import LeadScoringModel
 
 ARTIFACT_KEY = "leadscore_model"
@@ -51,12 +51,12 @@ def signature(spec: FeatureSpec) -> ModelSignature:
 
 
 def input_example(spec: FeatureSpec) -> pd.DataFrame:
-    """Two synthetic rows built from the spec alone: no lead's data ever goes into it."""
+    """Two synthetic rows built from the spec alone, with no value from any lead: numbers 0
+    and 1, categories ``other`` and ``missing`` (every vocabulary's last two entries)."""
     rows: dict[str, list[Any]] = {}
     for name in spec.feature_names:
         if name in spec.categories:
-            categories = spec.categories[name]
-            rows[name] = [categories[0], categories[-1]]
+            rows[name] = [OTHER, MISSING]
         else:
             rows[name] = [0.0, 1.0]
     return pd.DataFrame(rows)

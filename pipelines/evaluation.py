@@ -104,8 +104,8 @@ def backtest_job(
             calibration_share=config.split.calibration_share,
             calibration_method=config.calibration,
         )
-    tracking.ensure_experiment(config.registry.experiment)
-    with mlflow.start_run(run_name="backtest") as run, tempfile.TemporaryDirectory() as tmp:
+    experiment = tracking.ensure_experiment(config.registry.experiment)
+    with tracking.start_run("backtest", experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         mlflow.set_tags({"leadscore.job": "backtest", "split": history.how})
         mlflow.log_params({"folds": folds, "fold_share": config.backtest.fold_share})

@@ -322,8 +322,8 @@ def _record_and_publish(
     from mlflow.exceptions import MlflowException
 
     try:
-        tracking.ensure_experiment(config.registry.experiment)
-        with mlflow.start_run(run_name=f"score {iso(as_of)}") as run:
+        experiment = tracking.ensure_experiment(config.registry.experiment)
+        with tracking.start_run(f"score {iso(as_of)}", experiment) as run:
             mlflow.set_tags(
                 {
                     "leadscore.job": "score",

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
+import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from leadscore.models.mlflow_model import LeadScoringPyfunc
+from leadscore.models.mlflow_model import ARTIFACT_KEY
 from leadscore.models.scorer import IncompatibleModelError, LeadScoringModel
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ def configure_tracking(workdir: Path | None = None) -> str:
     if uri.startswith(("http://", "https://")):
         for name, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(name, value)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
     return uri
@@ -88,6 +93,53 @@ def ensure_experiment(name: str) -> str:
     experiment_id = client.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
+
+
+HOST_TAG, PID_TAG = "leadscore.host", "leadscore.pid"
+
+
+def start_run(run_name: str, experiment_id: str) -> Any:
+    """``mlflow.start_run`` for a job, stamped with host and process id; first closes the
+    runs of this experiment that a killed job on this host left RUNNING (as KILLED)."""
+    close_abandoned_runs(experiment_id)
+    return mlflow.start_run(
+        run_name=run_name,
+        experiment_id=experiment_id,
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+    )
+
+
+def close_abandoned_runs(experiment_id: str) -> list[str]:
+    """Mark RUNNING runs whose process on this host is gone as KILLED (a SIGKILL, a power
+    cut); runs from other hosts or of live processes are left alone. Returns their ids."""
+    client = MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+        max_results=200,
+    )
+    for run in runs:
+        pid = run.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        client.set_tag(run.info.run_id, "leadscore.ended_by", "the next job: its process is gone")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    if closed:
+        log.warning("Marked %d runs left RUNNING by killed jobs as KILLED", len(closed))
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def git_commit() -> str:
@@ -144,16 +196,38 @@ class ResolvedModel:
         return self.uri
 
 
+REGISTRY_SCHEMES = ("models:/", "runs:/")
+
+
 def _unwrap(uri: str) -> LeadScoringModel:
-    loaded = mlflow.pyfunc.load_model(uri)
-    wrapper = loaded.unwrap_python_model()
-    if not isinstance(wrapper, LeadScoringPyfunc) or wrapper.model is None:
-        raise ModelResolutionError(f"{uri} is not a leadscore model")
-    return wrapper.model
+    """Read a leadscore model's own files (JSON and LightGBM's text format) from the store,
+    without running anything stored with it: MLflow's pyfunc loader would execute the model's
+    code file, so anyone able to write to the artifact store could run code in the nightly
+    job. Nothing is unpickled either; the pyfunc stays loadable for MLflow serving."""
+    with tempfile.TemporaryDirectory(prefix="leadscore-model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        try:
+            description = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ModelResolutionError(f"{uri} is not an MLflow model ({exc})") from exc
+        flavor = (description or {}).get("flavors", {}).get("python_function") or {}
+        entry = (flavor.get("artifacts") or {}).get(ARTIFACT_KEY) or {}
+        folder = (local / str(entry.get("path", ""))).resolve()
+        if not entry or not folder.is_relative_to(local.resolve()) or not folder.is_dir():
+            raise ModelResolutionError(f"{uri} is not a leadscore model")
+        return LeadScoringModel.load(folder)
 
 
 def load_model(uri: str) -> ResolvedModel:
-    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/...``."""
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/...`` from the
+    configured registry / tracking store; nothing else (a path, a file or cloud URL) is
+    accepted: models reach the nightly job only through the registry."""
+    if not uri.startswith(REGISTRY_SCHEMES):
+        raise ModelResolutionError(
+            f"--model {uri!r}: models are loaded only from the configured MLflow registry or "
+            "tracking store (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model); "
+            "register a model with `leadscore train` or `mlflow.register_model` first"
+        )
     require_store()
     client = MlflowClient()
     name = version = None
@@ -199,6 +273,12 @@ def alias_version(name: str, alias: str) -> str | None:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
+
+
+def register(model_uri: str, name: str) -> str:
+    """Register a logged model as a new version of ``name``; returns the version."""
+    version = mlflow.register_model(model_uri, name)
+    return str(version.version)
 
 
 def set_alias(name: str, alias: str, version: str) -> None:

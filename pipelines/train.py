@@ -241,9 +241,9 @@ def train(
     model, spec = fitted.model, fitted.model.spec
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
 
-    tracking.ensure_experiment(config.registry.experiment)
+    experiment = tracking.ensure_experiment(config.registry.experiment)
     name = config.registry.model_name
-    with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as tmp:
+    with tracking.start_run("train", experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         _log_run(config, tables, fitted, out)
         gate = champion_gate(config, tables, test_rows, fitted.final_metrics)
@@ -266,19 +266,21 @@ def train(
             signature=signature(spec),
             input_example=frame_to_strings(input_example(spec), spec),
             pip_requirements=tracking.pip_requirements(),
-            registered_model_name=name,
         )
-        version = str(info.registered_model_version)
         mlflow.set_tag("leadscore.champion_decision", gate.reason)
-        if gate.promote:
-            tracking.promote(name, version)
-            log.info("Model %s v%s is now the champion (%s)", name, version, gate.reason)
-        else:
-            tracking.set_alias(name, tracking.CHALLENGER, version)
-            log.warning(
-                "Model %s v%s is NOT promoted; it is the challenger: %s", name, version, gate.reason
-            )
         run_id = run.info.run_id
+    # Only a finished run's complete model reaches the registry, and the aliases move last:
+    # a job killed at any point leaves either no new version, or a complete version that
+    # no alias points to yet; never a version of a half-logged run or a moved alias to it.
+    version = tracking.register(info.model_uri, name)
+    if gate.promote:
+        tracking.promote(name, version)
+        log.info("Model %s v%s is now the champion (%s)", name, version, gate.reason)
+    else:
+        tracking.set_alias(name, tracking.CHALLENGER, version)
+        log.warning(
+            "Model %s v%s is NOT promoted; it is the challenger: %s", name, version, gate.reason
+        )
 
     return TrainResult(
         run_id=run_id,
