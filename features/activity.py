@@ -187,6 +187,13 @@ class ActivityStats:
         out[~np.isfinite(out)] = np.nan
         return out
 
+    @staticmethod
+    def _total(sums: np.ndarray) -> np.ndarray:
+        """Sums of values; one beyond what a float holds (two values near 1e308) is missing."""
+        out = np.asarray(sums, dtype="float64")  # bincount of no pairs is integer
+        out[~np.isfinite(out)] = np.nan
+        return out
+
     # -- features -----------------------------------------------------------------------
     def compute(self, d: FeatureDef, type_index: dict[str, int]) -> np.ndarray:
         stat = d.stat
@@ -204,7 +211,7 @@ class ActivityStats:
             return self._days(self.type_first_dt[:, type_index[d.activity_type]].copy())
         if stat is Stat.TYPE_VALUE_TOTAL:
             assert d.activity_type is not None
-            return self.type_value[:, type_index[d.activity_type]].copy()
+            return self._total(self.type_value[:, type_index[d.activity_type]].copy())
         if stat in (Stat.GROUP_COUNT_WINDOW, Stat.GROUP_COUNT_TOTAL, Stat.GROUP_MOMENTUM):
             assert d.group is not None
             counts = self._group_counts[d.group]
@@ -233,7 +240,7 @@ class ActivityStats:
                 assert d.window_days is not None
                 inside = bucket <= self._edge(d.window_days)
                 row, value = row[inside], value[inside]
-            return np.bincount(row, weights=value, minlength=self.n_rows)
+            return self._total(np.bincount(row, weights=value, minlength=self.n_rows))
         if stat in (Stat.ACTIVE_DAYS_TOTAL, Stat.ACTIVE_DAYS_WINDOW):
             days_row, days_dt = self.active_days
             mask = np.ones(len(days_row), dtype=bool)

@@ -105,11 +105,13 @@ def present_text(values: pd.Series) -> pd.Series:
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:
-    """Numbers from text; a decimal comma is accepted when the whole column uses it."""
+    """Finite numbers from text or numbers (infinities are missing); a decimal comma is
+    accepted when the whole column uses it."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64")
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return pd.to_numeric(values, errors="coerce").astype("float64")
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        return numbers.where(np.isfinite(numbers.fillna(0.0)))
     text = values.astype("string").str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
     present = text.notna() & (text != "")

@@ -581,10 +581,10 @@ def _fill_lead_columns(
     """Fill the numeric lead columns into ``matrix``; return the categorical ones."""
     columns: dict[str, Any] = {}
     by_name = {d.name: d for d in defs}
-    if LEAD_AGE.name in by_name:
+    if LEAD_AGE.name in by_name and schema.CREATED_AT in leads.columns:
         created = to_epoch_seconds(leads[schema.CREATED_AT])[row_lead]
         matrix[:, column_of[LEAD_AGE.name]] = (as_of - created) / SECONDS_PER_DAY
-    if COMPANY_SIZE.name in by_name:
+    if COMPANY_SIZE.name in by_name and schema.COMPANY_SIZE in leads.columns:
         sizes, _ = text.parse_company_size(leads[schema.COMPANY_SIZE])
         matrix[:, column_of[COMPANY_SIZE.name]] = sizes.to_numpy(dtype="float64")[row_lead]
     wanted = [name for name in spec.categories if name in by_name]

@@ -324,7 +324,10 @@ def _to_number(text: str) -> float:
     # "1.000" is a German thousands separator when followed by exactly three digits.
     if re.fullmatch(r"\d{1,3}(\.\d{3})+", cleaned):
         cleaned = cleaned.replace(".", "")
-    return float(cleaned)
+    number = float(cleaned)
+    if not np.isfinite(number):  # more digits than a float holds
+        raise ValueError(f"not a finite number: {text!r}")
+    return number
 
 
 def parse_company_size(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -343,7 +346,7 @@ def parse_company_size(values: pd.Series) -> tuple[pd.Series, pd.Series]:
             match = _RANGE.match(raw)
             if match:
                 low, high = _to_number(match.group(1)), _to_number(match.group(2))
-                return float(np.sqrt(max(low, 1.0) * max(high, 1.0)))
+                return float(np.sqrt(max(low, 1.0)) * np.sqrt(max(high, 1.0)))
             match = _PLUS.match(raw)
             if match:
                 return _to_number(match.group(1))

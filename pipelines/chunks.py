@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.feather as feather
 
 from leadscore.pipelines.config import Config
@@ -116,11 +115,11 @@ def _spill(
             if part.empty:
                 continue
             path = folder / f"{b:05d}-{number:06d}.arrow"
-            feather.write_feather(
-                pa.Table.from_pandas(part, preserve_index=False), path, compression="lz4"
-            )
+            # pandas' own Arrow conversion: pyarrow's warns on time-zone-aware columns
+            part.reset_index(drop=True).to_feather(path, compression="lz4")
             files[b].append(path)
-        log.debug("%s: spilled rows %d..%d", source.label, chunk.index[0], chunk.index[-1])
+        if len(chunk):  # a table without rows comes as one empty piece
+            log.debug("%s: spilled rows %d..%d", source.label, chunk.index[0], chunk.index[-1])
     return Spill(files, columns)
 
 

@@ -84,9 +84,13 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 def _run(job):  # type: ignore[no-untyped-def]
     """Run a job, mapping known failures onto exit codes with a clear message."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     from leadscore.pipelines.errors import (
         InputError,
         SourceUnavailable,
+        StorageFull,
         TargetBusy,
         TargetExists,
     )
@@ -96,8 +100,14 @@ def _run(job):  # type: ignore[no-untyped-def]
         return job()
     except (InputError, ConfigError, TargetExists) as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
-    except (ModelResolutionError, SourceUnavailable, TargetBusy) as exc:
+    except (ModelResolutionError, SourceUnavailable, StorageFull, TargetBusy) as exc:
         raise _fail(str(exc), EXIT_FAILURE) from None
+    except MlflowException as exc:  # e.g. the tracking server went away in the middle of a run
+        raise _fail(
+            f"MLflow at {mlflow.get_tracking_uri()} failed or went out of reach, so the job "
+            f"stopped: {exc.message}",
+            EXIT_FAILURE,
+        ) from None
 
 
 @app.command()

@@ -55,3 +55,9 @@ class TargetExists(RuntimeError):
 
 class TargetBusy(RuntimeError):
     """Another run holds the target's lock and did not let go in time (exit code 1)."""
+
+
+class StorageFull(RuntimeError):
+    """A write was refused for lack of room: the disk is full (ENOSPC), a quota is used up
+    (EDQUOT) or a file reached the size limit (EFBIG). Exit code 1; nothing was published,
+    a previous output is left as it was."""

@@ -31,7 +31,7 @@ from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError
 from leadscore.pipelines.sources import Source
 from leadscore.pipelines.tables import REJECT_COLUMNS, prepare_tables
-from leadscore.pipelines.targets import Staged, Target, iso, refuse, staging_folder
+from leadscore.pipelines.targets import Staged, Target, iso, refuse, staging_folder, writing
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,8 @@ def _score_all(
     labels = (leads.label, activities.label if activities is not None else "activities")
     if n_buckets > 1:
         log.info("Scoring %s in %d chunks of leads", leads.label, n_buckets)
-    with tempfile.TemporaryDirectory(prefix="leadscore-chunks-", dir=settings.work_dir) as work:
+    chunk_dir = tempfile.TemporaryDirectory(prefix="leadscore-chunks-", dir=settings.work_dir)
+    with chunk_dir as work, writing(f"the chunks of the run in {work} (scoring.work_dir)"):
         if progress is not None:
             progress("chunks", 0, n_buckets)
         watch = totals.watch

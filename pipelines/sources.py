@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import csv
 import hashlib
+import io
 import logging
 import re
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _BLOCK = 1 << 20
+_SAMPLE = 1 << 16  # bytes read to detect the delimiter
 
 
 class Source(Protocol):
@@ -60,16 +62,31 @@ class Source(Protocol):
 # -- files ------------------------------------------------------------------------------
 
 
-def _sniff_delimiter(sample: str) -> str:
-    header = sample.splitlines()[0] if sample else ""
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    if counts[best] == 0:
-        try:
-            return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            return ","
-    return best
+def _records(sample: str, delimiter: str, whole: bool) -> list[list[str]]:
+    """The CSV records of a sample (quoted delimiters and line breaks respected); the last
+    one is dropped when the sample may have cut it."""
+    try:
+        records = list(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))
+    except csv.Error:  # pandas will say what is wrong with the file
+        return []
+    return records if whole else records[:-1] or records[:1]
+
+
+def _sniff_delimiter(sample: str, whole: bool = True) -> str:
+    """The delimiter that splits the header record (quoted names may hold any candidate)
+    into the most fields while splitting every sampled row into as many; without such a
+    split, the one giving the header the most fields (pandas then names the odd row), and
+    for a single column one that keeps every row whole."""
+    candidates = (",", ";", "\t", "|")
+    parsed = {d: _records(sample, d, whole) for d in candidates}
+    widths = {d: len(records[0]) if records else 0 for d, records in parsed.items()}
+    consistent = {
+        d for d in candidates if all(len(row) == widths[d] for row in parsed[d][1:] if row)
+    }
+    columns = [d for d in candidates if d in consistent and widths[d] > 1]
+    if columns:
+        return max(columns, key=lambda d: widths[d])
+    return max(candidates, key=lambda d: (widths[d], d in consistent))
 
 
 def _csv_encoding(path: Path) -> str:
@@ -105,26 +122,69 @@ class FileSource:
     def _check(self) -> None:
         if not self.path.exists():
             raise InputError(self.label, "file not found", expected="a CSV or Parquet file")
-        if not self.is_parquet and self.path.stat().st_size == 0:
+        if self.path.is_file() and self.path.stat().st_size == 0:
             raise InputError(self.label, "the file is empty", expected="a header row and data rows")
 
     def _dataset(self) -> ds.Dataset:
         try:
             return ds.dataset(self.path, format="parquet", partitioning="hive")
         except Exception as exc:  # pyarrow raises many kinds
-            raise InputError(self.label, f"cannot be read as Parquet ({exc})") from exc
+            raise self._not_parquet(exc) from exc
+
+    def _not_parquet(self, exc: Exception) -> InputError:
+        return InputError(
+            self.label,
+            f"cannot be read as Parquet ({exc})",
+            expected="a Parquet file, or a folder of Parquet files with one schema",
+        )
 
     def _csv_options(self) -> dict[str, Any]:
         encoding = _csv_encoding(self.path)
         with self.path.open("rb") as handle:
-            sample = handle.read(65536).decode(encoding, errors="replace")
+            raw = handle.read(_SAMPLE)
+            sample = raw.decode(encoding, errors="replace")
+        whole = len(raw) < _SAMPLE
+        delimiter = _sniff_delimiter(sample, whole)
+        records = _records(sample, delimiter, whole)
+        self._check_names([c.strip() for c in records[0]] if records else [])
         return {
-            "sep": _sniff_delimiter(sample),
+            "sep": delimiter,
             "dtype": str,
             "keep_default_na": False,
             "encoding": encoding,
             "skipinitialspace": False,
         }
+
+    def _check_names(self, names: list[str]) -> None:
+        """Each column name once (after stripping): pandas would otherwise rename one of two
+        equal names, or hand on two columns under one name."""
+        seen: dict[str, list[int]] = {}
+        for position, name in enumerate(names, start=1):
+            if name:
+                seen.setdefault(name, []).append(position)
+        for name, positions in seen.items():
+            if len(positions) > 1:
+                raise InputError(
+                    self.label,
+                    "appears more than once in the header "
+                    f"(columns {', '.join(map(str, positions))})",
+                    column=name,
+                    expected="each column name once; rename or remove the extra column",
+                )
+
+    def _csv_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Column names stripped; rows with more fields than the header are an error (pandas
+        would silently take the extra leading fields as the row index)."""
+        if not isinstance(frame.index, pd.RangeIndex):
+            raise InputError(
+                self.label,
+                f"more fields than the header has column names ({len(frame.columns)})",
+                rows=[1],
+                expected="as many fields in every row as names in the header (a delimiter at "
+                "the end of each row adds an empty field)",
+            )
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return frame
 
     def count_rows(self) -> int:
         self._check()
@@ -143,11 +203,11 @@ class FileSource:
             try:
                 frame = self._dataset().to_table().to_pandas()
             except Exception as exc:
-                raise InputError(self.label, f"cannot be read as Parquet ({exc})") from exc
+                raise self._not_parquet(exc) from exc
+            self._check_names([str(c) for c in frame.columns])
             return frame.reset_index(drop=True)
         with self._csv_errors():
-            frame = pd.read_csv(self.path, **self._csv_options())
-        frame.columns = [str(c).strip() for c in frame.columns]
+            frame = self._csv_frame(pd.read_csv(self.path, **self._csv_options()))
         return frame.reset_index(drop=True)
 
     def chunks(self, rows: int, order_by: str | None = None) -> Iterator[pd.DataFrame]:
@@ -155,6 +215,7 @@ class FileSource:
         start = 0
         if self.is_parquet:
             dataset = self._dataset()
+            self._check_names(list(dataset.schema.names))
             try:
                 for batch in dataset.to_batches(batch_size=rows):
                     if batch.num_rows == 0:
@@ -163,15 +224,17 @@ class FileSource:
                     frame.index = pd.RangeIndex(start, start + len(frame))
                     start += len(frame)
                     yield frame
+                if start == 0:  # no rows: one empty piece that still has the columns
+                    yield dataset.schema.empty_table().to_pandas()
             except (pa.ArrowException, OSError) as exc:
-                raise InputError(self.label, f"cannot be read as Parquet ({exc})") from exc
+                raise self._not_parquet(exc) from exc
             return
         with (
             self._csv_errors(),
             pd.read_csv(self.path, chunksize=rows, **self._csv_options()) as reader,
         ):
             for frame in reader:
-                frame.columns = [str(c).strip() for c in frame.columns]
+                frame = self._csv_frame(frame)
                 frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield frame
@@ -186,7 +249,15 @@ class FileSource:
                 self.label, "the file is empty", expected="a header row and data rows"
             ) from exc
         except (pd.errors.ParserError, ValueError) as exc:
-            raise InputError(self.label, f"cannot be parsed as CSV ({exc})") from exc
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(
+                self.label,
+                f"cannot be parsed as CSV ({str(exc).strip()})",
+                expected="the same number of fields in every row, separated by a comma, "
+                "semicolon, tab or pipe; fields holding the delimiter, quotes or line breaks "
+                'in double quotes ("")',
+            ) from exc
 
     def fingerprint(self) -> dict[str, Any]:
         digest = hashlib.sha256()
@@ -329,9 +400,10 @@ class SqlSource:
             raise unavailable(self.url, exc) from exc
 
     def _query_failed(self, exc: Exception) -> Exception:
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import DBAPIError, OperationalError
 
-        if isinstance(exc, OperationalError) and self.query_file is None:
+        lost = isinstance(exc, DBAPIError) and exc.connection_invalidated  # e.g. terminated
+        if lost or (isinstance(exc, OperationalError) and self.query_file is None):
             return unavailable(self.url, exc)
         original = getattr(exc, "orig", None) or exc
         return InputError(self.label, f"the query failed: {str(original).strip()}")
@@ -374,14 +446,18 @@ class SqlSource:
         start = 0
         with self._connect() as conn:
             streaming = conn.execution_options(stream_results=True, max_row_buffer=rows)
-            statement = self._statement(conn, order_by)
             try:
+                statement = self._statement(conn, order_by)
                 for frame in pd.read_sql_query(statement, streaming, chunksize=rows):
                     frame.index = pd.RangeIndex(start, start + len(frame))
                     start += len(frame)
                     yield frame
             except DBAPIError as exc:
                 raise self._query_failed(exc) from exc
+            except pd.errors.DatabaseError as exc:  # pandas wraps an execute that failed
+                if not isinstance(exc.__cause__, DBAPIError):
+                    raise
+                raise self._query_failed(exc.__cause__) from exc
 
     def fingerprint(self) -> dict[str, Any]:
         return {

@@ -81,7 +81,13 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Stripped text, missing as ''. String columns (Arrow-backed from CSV or Parquet) are
-    stripped in place of being converted, which matters at tens of millions of rows."""
+    stripped in place of being converted, which matters at tens of millions of rows. Whole
+    numbers stored as floats (an integer column with gaps, once through pandas) read as the
+    integers they were: id 7 is '7', not '7.0'."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        present = values.dropna()
+        if ((present % 1 == 0) & (present.abs() < 2**53)).all():
+            values = values.astype("Int64")
     if not isinstance(values.dtype, pd.StringDtype):
         values = values.astype("string")
     return values.str.strip().fillna("")
@@ -102,7 +108,8 @@ def _timestamps(frame: pd.DataFrame, column: str, source: str, required: bool) -
             column=column,
             rows=_row_numbers(bad),
             examples=values[bad].head(MAX_ROWS_SHOWN).tolist(),
-            expected="ISO 8601 such as 2024-05-17 or 2024-05-17T14:03:00+02:00 (no offset = UTC)",
+            expected="ISO 8601 such as 2024-05-17 or 2024-05-17T14:03:00+02:00 (no offset = UTC), "
+            "in the years 0001 to 9999",
         )
     if required and (~present).any():
         raise InputError(
@@ -250,7 +257,8 @@ def link_activities(
     rejects.append(_reject(activities, known & no_type, source, "empty activity_type"))
     keep = known & ~no_type
     if schema.CREATED_AT in leads.columns:
-        created = to_epoch_seconds(leads[schema.CREATED_AT])[np.maximum(position, 0)]
+        # unknown leads (position -1, also in a chunk without leads) get NaN, never early
+        created = np.append(to_epoch_seconds(leads[schema.CREATED_AT]), np.nan)[position]
         occurred = to_epoch_seconds(activities[schema.OCCURRED_AT])
         early = keep & pd.Series(occurred < created, index=activities.index)
         rejects.append(_reject(activities, early, source, "occurred before the lead's created_at"))

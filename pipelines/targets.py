@@ -20,6 +20,7 @@ timeout and then stops with a clear message."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -35,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from leadscore.features import schema
-from leadscore.pipelines.errors import InputError, TargetBusy, TargetExists
+from leadscore.pipelines.errors import InputError, StorageFull, TargetBusy, TargetExists
 from leadscore.pipelines.sources import (
     engine_for,
     redact,
@@ -89,6 +90,25 @@ def to_arrow(frame: pd.DataFrame, schema_: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema_)
 
 
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@contextlib.contextmanager
+def writing(what: str) -> Iterator[None]:
+    """A write refused for lack of room (a full disk, a used-up quota, the file-size limit)
+    becomes StorageFull naming ``what``; any other error passes unchanged. Only used where
+    a failure leaves the previous output as it was."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        raise StorageFull(
+            f"{os.strerror(exc.errno).lower()} while writing {what}: nothing was written, "
+            "a previous output is left as it was. Free some space there and run again"
+        ) from exc
+
+
 class Staged:
     """One run's scores and rejects as Parquet files in a private folder, appended chunk by
     chunk with fixed schemas (so the same rows always give the same bytes)."""
@@ -97,22 +117,28 @@ class Staged:
         self.folder = folder
         self.scores_path = folder / "scores.parquet"
         self.rejects_path = folder / "rejects.parquet"
-        self._scores = pq.ParquetWriter(self.scores_path, SCORE_SCHEMA)
-        self._rejects = pq.ParquetWriter(self.rejects_path, REJECT_SCHEMA)
+        self._what = f"the run's staged output in {folder}"
+        with writing(self._what):
+            self._scores = pq.ParquetWriter(self.scores_path, SCORE_SCHEMA)
+            self._rejects = pq.ParquetWriter(self.rejects_path, REJECT_SCHEMA)
         self.n_scores = 0
         self.n_rejects = 0
 
     def write(self, scores: pd.DataFrame, rejects: pd.DataFrame) -> None:
-        if len(scores):
-            self._scores.write_table(to_arrow(scores, SCORE_SCHEMA))
-            self.n_scores += len(scores)
-        if len(rejects):
-            self._rejects.write_table(to_arrow(rejects, REJECT_SCHEMA))
-            self.n_rejects += len(rejects)
+        with writing(self._what):
+            if len(scores):
+                self._scores.write_table(to_arrow(scores, SCORE_SCHEMA))
+                self.n_scores += len(scores)
+            if len(rejects):
+                self._rejects.write_table(to_arrow(rejects, REJECT_SCHEMA))
+                self.n_rejects += len(rejects)
 
     def close(self) -> None:
-        self._scores.close()
-        self._rejects.close()
+        with writing(self._what):
+            try:
+                self._scores.close()
+            finally:
+                self._rejects.close()
 
     def batches(self, which: str) -> Iterator[pd.DataFrame]:
         path = self.scores_path if which == "scores" else self.rejects_path
@@ -256,13 +282,19 @@ class FileTarget:
             ("rejects", staged.rejects_path, REJECT_SCHEMA, self.rejects_path),
             ("scores", staged.scores_path, SCORE_SCHEMA, self.path),
         )
-        for which, staged_file, columns, final in steps:
-            ready = staged_file
-            if self.fmt == "csv":
-                ready = staged.folder / f"{which}.csv"
-                _write_csv(staged.batches(which), list(columns.names), ready)
-            _fsync(ready)
-            os.replace(ready, final)
+        # Both files are complete before either replaces its predecessor: a write that fails
+        # (a full disk) leaves the previous scores and rejects as they were, together.
+        moves = []
+        with writing(self.label):
+            for which, staged_file, columns, final in steps:
+                ready = staged_file
+                if self.fmt == "csv":
+                    ready = staged.folder / f"{which}.csv"
+                    _write_csv(staged.batches(which), list(columns.names), ready)
+                _fsync(ready)
+                moves.append((ready, final))
+            for ready, final in moves:
+                os.replace(ready, final)
 
 
 def partition_name(as_of: pd.Timestamp) -> str:
@@ -308,10 +340,13 @@ class FolderTarget:
             raise refuse(self, as_of)
         rejects = self.path / "_rejects" / partition_name(as_of) / "rejects.parquet"
         scores = self.partition(as_of)
-        for ready, final in ((staged.rejects_path, rejects), (staged.scores_path, scores)):
-            final.parent.mkdir(parents=True, exist_ok=True)
-            _fsync(ready)
-            os.replace(ready, final)
+        moves = ((staged.rejects_path, rejects), (staged.scores_path, scores))
+        with writing(self.label):  # folders first: nothing is replaced if one cannot be made
+            for ready, final in moves:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                _fsync(ready)
+            for ready, final in moves:
+                os.replace(ready, final)
 
 
 def _table(name: str, schema_name: str | None, metadata: Any, rejects: bool) -> Any:
@@ -552,4 +587,5 @@ def as_target(output: str, output_db: str | None) -> Target:
 
 
 def staging_folder(target: Target) -> Path:
-    return Path(tempfile.mkdtemp(prefix=target.staging_prefix, dir=target.staging_parent()))
+    with writing(f"a staging folder for {target.label}"):
+        return Path(tempfile.mkdtemp(prefix=target.staging_prefix, dir=target.staging_parent()))

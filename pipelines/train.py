@@ -13,6 +13,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features
@@ -238,11 +239,29 @@ def train(
     tables = load_tables(leads_path, activities_path, config)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
     fitted = fit(tables, config, label)
-    model, spec = fitted.model, fitted.model.spec
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
+    stage = ["logging the run"]  # what the job was doing, for the message if MLflow fails
+    try:
+        return _log_and_register(config, tables, fitted, test_rows, stage)
+    except MlflowException as exc:
+        state = {
+            "logging the run": "nothing was registered and no alias moved",
+            "registering": "the run is complete; whether its model version was created, no "
+            "alias points to it",
+            "moving aliases": "a complete model version exists; check its aliases with "
+            "`leadscore promote` / `rollback` once MLflow is back",
+        }[stage[0]]
+        raise tracking.ModelResolutionError(
+            f"MLflow at {mlflow.get_tracking_uri()} failed or went out of reach while "
+            f"{stage[0]}, so training stopped: {exc.message}. State: {state}"
+        ) from exc
 
+
+def _log_and_register(
+    config: Config, tables: Tables, fitted: Fitted, test_rows: pd.DataFrame, stage: list[str]
+) -> TrainResult:
+    model, spec, name = fitted.model, fitted.model.spec, config.registry.model_name
     experiment = tracking.ensure_experiment(config.registry.experiment)
-    name = config.registry.model_name
     with tracking.start_run("train", experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         _log_run(config, tables, fitted, out)
@@ -272,7 +291,9 @@ def train(
     # Only a finished run's complete model reaches the registry, and the aliases move last:
     # a job killed at any point leaves either no new version, or a complete version that
     # no alias points to yet; never a version of a half-logged run or a moved alias to it.
+    stage[0] = "registering"
     version = tracking.register(info.model_uri, name)
+    stage[0] = "moving aliases"
     if gate.promote:
         tracking.promote(name, version)
         log.info("Model %s v%s is now the champion (%s)", name, version, gate.reason)
