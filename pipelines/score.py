@@ -247,6 +247,20 @@ class _Totals:
     watch: Stopwatch
 
 
+CHUNKS_PREFIX = "leadscore-chunks-"
+
+
+def _remove_orphan_chunks(work_dir: str | None) -> None:
+    """Chunk folders of killed runs on this machine (``leadscore-chunks-<pid>-...`` whose
+    process is gone): they hold copies of the input, personal data included."""
+    folder = Path(work_dir or tempfile.gettempdir())
+    for path in folder.glob(f"{CHUNKS_PREFIX}*-*"):
+        pid = path.name.removeprefix(CHUNKS_PREFIX).split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not tracking.process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("Removed %s, left behind by a killed run", path)
+
+
 def _score_all(
     leads: Source,
     activities: Source | None,
@@ -272,7 +286,10 @@ def _score_all(
     labels = (leads.label, activities.label if activities is not None else "activities")
     if n_buckets > 1:
         log.info("Scoring %s in %d chunks of leads", leads.label, n_buckets)
-    chunk_dir = tempfile.TemporaryDirectory(prefix="leadscore-chunks-", dir=settings.work_dir)
+    _remove_orphan_chunks(settings.work_dir)
+    chunk_dir = tempfile.TemporaryDirectory(
+        prefix=f"{CHUNKS_PREFIX}{os.getpid()}-", dir=settings.work_dir
+    )
     with chunk_dir as work, writing(f"the chunks of the run in {work} (scoring.work_dir)"):
         if progress is not None:
             progress("chunks", 0, n_buckets)

@@ -15,13 +15,18 @@ them visible in one step:
 Two runs never write one target at once: files and folders take a lock file beside the
 target for the whole run; tables take a lock inside the database for the transaction
 (PostgreSQL advisory lock, SQLite's write lock). The second run waits up to the configured
-timeout and then stops with a clear message."""
+timeout and then stops with a clear message.
+
+A file or folder target's two renames (rejects, then scores) are written first to a journal
+beside the target; a run killed between them is finished by the next run on that target,
+which also removes the staging folders killed runs left behind."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -188,8 +193,38 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _rename_all(moves: list[tuple[Path, Path]], journal: Path) -> None:
+    """Rename complete, synced files into place, recorded first in a journal: a run killed
+    between two renames (new rejects beside old scores) is finished by the next run on the
+    target, before anything else (``_finish_interrupted``)."""
+    pending = journal.with_name(f"{journal.name}.tmp")
+    pending.write_text(json.dumps([[str(a), str(b)] for a, b in moves]), encoding="utf-8")
+    _fsync(pending)
+    os.replace(pending, journal)  # the journal appears whole or not at all
+    for ready, final in moves:
+        os.replace(ready, final)
+    journal.unlink()
+
+
+def _finish_interrupted(journal: Path) -> None:
+    """Complete the renames of a publication a killed run began (roll forward: its files
+    were complete and synced before the first rename). Called under the target's lock."""
+    journal.with_name(f"{journal.name}.tmp").unlink(missing_ok=True)
+    if not journal.exists():
+        return
+    moves = json.loads(journal.read_text(encoding="utf-8"))
+    done = 0
+    for ready, final in moves:
+        if Path(ready).exists():
+            os.replace(ready, final)
+            done += 1
+    journal.unlink()
+    if done:
+        log.warning("Finished publishing %s, interrupted by a killed run", moves[-1][1])
+
+
 def _file_lock(
-    path: Path, timeout: float, label: str, staging_prefix: str
+    path: Path, timeout: float, label: str, staging_prefix: str, journal: Path
 ) -> contextlib.AbstractContextManager[None]:
     from filelock import FileLock, Timeout
 
@@ -204,6 +239,7 @@ def _file_lock(
                 "Try again when it has finished, or raise scoring.lock_timeout_seconds"
             ) from None
         try:
+            _finish_interrupted(journal)
             _remove_stale_staging(path.parent, staging_prefix)
             yield
         finally:
@@ -273,7 +309,12 @@ class FileTarget:
             timeout,
             self.label,
             self.staging_prefix,
+            self.journal,
         )
+
+    @property
+    def journal(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.publishing")
 
     def publish(self, staged: Staged, as_of: pd.Timestamp, force: bool, timeout: float) -> None:
         if self.has(as_of) and not force:
@@ -293,8 +334,7 @@ class FileTarget:
                     _write_csv(staged.batches(which), list(columns.names), ready)
                 _fsync(ready)
                 moves.append((ready, final))
-            for ready, final in moves:
-                os.replace(ready, final)
+            _rename_all(moves, self.journal)
 
 
 def partition_name(as_of: pd.Timestamp) -> str:
@@ -333,20 +373,25 @@ class FolderTarget:
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
         self.path.mkdir(parents=True, exist_ok=True)
-        return _file_lock(self.path / ".leadscore.lock", timeout, self.label, self.staging_prefix)
+        return _file_lock(
+            self.path / ".leadscore.lock",
+            timeout,
+            self.label,
+            self.staging_prefix,
+            self.path / ".leadscore.publishing",
+        )
 
     def publish(self, staged: Staged, as_of: pd.Timestamp, force: bool, timeout: float) -> None:
         if self.has(as_of) and not force:
             raise refuse(self, as_of)
         rejects = self.path / "_rejects" / partition_name(as_of) / "rejects.parquet"
         scores = self.partition(as_of)
-        moves = ((staged.rejects_path, rejects), (staged.scores_path, scores))
+        moves = [(staged.rejects_path, rejects), (staged.scores_path, scores)]
         with writing(self.label):  # folders first: nothing is replaced if one cannot be made
             for ready, final in moves:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 _fsync(ready)
-            for ready, final in moves:
-                os.replace(ready, final)
+            _rename_all(moves, self.path / ".leadscore.publishing")
 
 
 def _table(name: str, schema_name: str | None, metadata: Any, rejects: bool) -> Any:

@@ -137,7 +137,7 @@ def close_abandoned_runs(experiment_id: str) -> list[str]:
     )
     for run in runs:
         pid = run.data.tags.get(PID_TAG, "")
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         client.set_tag(run.info.run_id, "leadscore.ended_by", "the next job: its process is gone")
         client.set_terminated(run.info.run_id, status="KILLED")
@@ -147,7 +147,8 @@ def close_abandoned_runs(experiment_id: str) -> list[str]:
     return closed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
