@@ -396,6 +396,8 @@ def _spark() -> tuple[Any, Any]:
     from leadscore.pipelines.errors import InputError
 
     try:
+        import pyspark  # noqa: F401  (the engine module imports it only when used)
+
         from leadscore.pipelines import spark
     except ImportError as exc:
         raise InputError(
