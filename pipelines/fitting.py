@@ -229,13 +229,7 @@ def training_set(
     end = data_end(tables)
     if spec is None:
         spec = fit_spec(tables.leads, tables.activities, config.features)
-    rows = training_rows(
-        tables.leads,
-        every_days=config.split.snapshot_every_days,
-        max_rows_per_lead=config.split.max_rows_per_lead,
-        no_close_date_horizon_days=config.split.no_close_date_horizon_days,
-        data_end=end,
-    )
+    rows = snapshot_rows(tables.leads, config, end)
     if rows.empty:
         raise NotEnoughDataError(
             source,
@@ -243,11 +237,24 @@ def training_set(
             expected=f"leads open for longer than {config.split.snapshot_every_days} days, or a "
             "smaller split.snapshot_every_days",
         )
-    if config.export.row_order_is_time:
-        position = pd.Series(np.arange(len(tables.leads)), index=tables.leads[schema.LEAD_ID])
-        rows[ORDER_TIME] = rows[schema.LEAD_ID].map(position).to_numpy(dtype=float)
     features = build_features(tables.leads, tables.activities, rows, spec)
     return spec, rows, features, end
+
+
+def snapshot_rows(leads: pd.DataFrame, config: Config, end: pd.Timestamp) -> pd.DataFrame:
+    """The training rows of the closed leads on the snapshot grid (``config.split``); when
+    the export's rows are in time order, a lead's row position in it is its order time."""
+    rows = training_rows(
+        leads,
+        every_days=config.split.snapshot_every_days,
+        max_rows_per_lead=config.split.max_rows_per_lead,
+        no_close_date_horizon_days=config.split.no_close_date_horizon_days,
+        data_end=end,
+    )
+    if config.export.row_order_is_time:
+        position = pd.Series(leads.index.to_numpy(), index=leads[schema.LEAD_ID])
+        rows[ORDER_TIME] = rows[schema.LEAD_ID].map(position).to_numpy(dtype=float)
+    return rows
 
 
 def gate_leaks(

@@ -433,10 +433,10 @@ def training_rows_spark(
     given (a model's). Rows need a lead's full history, so a bucket holds all of a lead's
     activities, as in scoring."""
     from leadscore.features.build import build_features
-    from leadscore.features.snapshots import LABEL, ORDER_TIME, WEIGHT, training_rows
+    from leadscore.features.snapshots import LABEL, ORDER_TIME, WEIGHT
+    from leadscore.pipelines.fitting import snapshot_rows
     from leadscore.pipelines.tables import prepare_tables
 
-    split = config.split
     labels = (leads_location, activities_location or "activities")
     prepared = _prepare(spark, leads_location, activities_location, config)
     learned = learn(spark, prepared, labels, config)
@@ -456,16 +456,7 @@ def training_rows_spark(
             _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None,
             config, *labels, allow_no_leads=True,
         )  # fmt: skip
-        rows = training_rows(
-            tables.leads,
-            every_days=split.snapshot_every_days,
-            max_rows_per_lead=split.max_rows_per_lead,
-            no_close_date_horizon_days=split.no_close_date_horizon_days,
-            data_end=end,
-        )
-        if config.export.row_order_is_time:
-            position = pd.Series(tables.leads.index.to_numpy(), index=tables.leads[schema.LEAD_ID])
-            rows[ORDER_TIME] = rows[schema.LEAD_ID].map(position).to_numpy(dtype=float)
+        rows = snapshot_rows(tables.leads, config, end)
         features = build_features(tables.leads, tables.activities, rows, spec_)
         out = pd.concat([rows.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
         out[schema.AS_OF] = pd.to_datetime(out[schema.AS_OF], utc=True).dt.tz_convert(None)
