@@ -375,7 +375,6 @@ class Learned:
 
     spec: FeatureSpec
     data_end: pd.Timestamp
-    leads: pd.DataFrame  # validated leads (one row per lead) on the driver
 
 
 def learn(
@@ -418,7 +417,7 @@ def learn(
         )  # fmt: skip
     spec = fit_spec_from(validated, summary, config.features)
     end = data_end_of(validated, summary.latest if summary is not None else None)
-    return Learned(spec, end, validated)
+    return Learned(spec, end)
 
 
 def training_rows_spark(
