@@ -163,16 +163,55 @@ def infer_role(values: pd.Series, max_categories: int) -> ColumnRole:
     return ColumnRole(name, Role.IGNORE, f"text with too many distinct values ({distinct})")
 
 
+PERIOD_BLOCKS = 50  # consecutive blocks of leads in time order
+PERIOD_SHARE = 0.8  # share of a column's variance between blocks that makes it a period marker
+PERIOD_MIN_ROWS = 1000
+
+
+def period_share(values: pd.Series, order: np.ndarray) -> float:
+    """The share of a numeric column's variance that lies between consecutive blocks of
+    leads in time order (``order``: a sort key per lead): near 1 for a value of the period
+    (an interest rate, a monthly budget), near 0 for a value of the lead."""
+    numbers = parse_numbers(values).to_numpy(dtype="float64")[np.argsort(order, kind="stable")]
+    present = ~np.isnan(numbers)
+    if present.sum() < PERIOD_MIN_ROWS:
+        return 0.0
+    block = (np.flatnonzero(present) * PERIOD_BLOCKS) // len(numbers)
+    numbers = numbers[present]
+    total = numbers.var()
+    if total == 0:
+        return 0.0
+    means = pd.Series(numbers).groupby(block).transform("mean").to_numpy()
+    return float(((means - numbers.mean()) ** 2).mean() / total)
+
+
 def infer_roles(
-    leads: pd.DataFrame, overrides: dict[str, str], max_categories: int
+    leads: pd.DataFrame,
+    overrides: dict[str, str],
+    max_categories: int,
+    order: np.ndarray | None = None,
 ) -> list[ColumnRole]:
-    """A role for every non-contract column of ``leads``; overrides win."""
+    """A role for every non-contract column of ``leads``; overrides win. With ``order`` (the
+    leads' time order), a numeric column that is a value of the period rather than of the
+    lead (``period_share`` >= PERIOD_SHARE) is not used: trees cannot carry such a value into
+    the unseen values of later periods (a new low of an interest rate lands in the oldest
+    period with similar values), and the period's level is the calibration's job."""
     roles = []
     for column in leads.columns:
         if column in RESERVED:
             continue
         if column in overrides:
             roles.append(ColumnRole(column, Role(overrides[column]), "set in config"))
-        else:
-            roles.append(infer_role(leads[column], max_categories))
+            continue
+        role = infer_role(leads[column], max_categories)
+        if role.role == Role.NUMERIC and order is not None:
+            share = period_share(leads[column], order)
+            if share >= PERIOD_SHARE:
+                role = ColumnRole(
+                    column,
+                    Role.IGNORE,
+                    f"a value of the period, not of the lead: {share:.0%} of its variance lies "
+                    f"between consecutive periods (set its role in column_roles to use it)",
+                )
+        roles.append(role)
     return roles

@@ -301,16 +301,23 @@ class ActivitySummary:
 
 
 def fit_spec(
-    leads: pd.DataFrame, activities: pd.DataFrame | None, settings: FeatureSettings
+    leads: pd.DataFrame,
+    activities: pd.DataFrame | None,
+    settings: FeatureSettings,
+    order: np.ndarray | None = None,
 ) -> FeatureSpec:
     """Learn vocabularies (activity types, categories), column roles and e-mail base rates
-    from the training tables."""
+    from the training tables; ``order`` is the leads' time order when known (a sort key per
+    lead), for telling values of a period from values of a lead (``infer_roles``)."""
     summary = ActivitySummary.of(activities) if activities is not None else None
-    return fit_spec_from(leads, summary, settings)
+    return fit_spec_from(leads, summary, settings, order)
 
 
 def fit_spec_from(
-    leads: pd.DataFrame, activities: ActivitySummary | None, settings: FeatureSettings
+    leads: pd.DataFrame,
+    activities: ActivitySummary | None,
+    settings: FeatureSettings,
+    order: np.ndarray | None = None,
 ) -> FeatureSpec:
     """``fit_spec`` from the leads and a summary of the activities (see ActivitySummary)."""
     excluded = tuple(sorted(settings.excluded_activity_types))
@@ -348,7 +355,7 @@ def fit_spec_from(
                 min(float(counts.get(EMAIL_CLICK, 0)) / sent, 1.0),
             )
             has_rates = (EMAIL_OPEN in counts.index, EMAIL_CLICK in counts.index)
-    roles = infer_roles(leads, dict(settings.column_roles), settings.max_categories)
+    roles = infer_roles(leads, dict(settings.column_roles), settings.max_categories, order)
     for role in roles:
         if role.role == Role.IGNORE:
             log.info("Column '%s' is not used: %s", role.column, role.reason)

@@ -13,7 +13,7 @@ from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.registry import registry_frame
 from leadscore.features.snapshots import rows_as_of
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.fitting import training_set
+from leadscore.pipelines.fitting import time_order, training_set
 from leadscore.pipelines.score import as_of_column, output_format, write_atomic
 from leadscore.pipelines.tables import load_tables
 
@@ -37,7 +37,9 @@ def write_feature_table(
     fmt = output_format(output)
     tables = load_tables(leads_path, activities_path, config)
     if spec is None:
-        spec = fit_spec(tables.leads, tables.activities, config.features)
+        spec = fit_spec(
+            tables.leads, tables.activities, config.features, time_order(tables.leads, config)
+        )
     leads = tables.leads
     exists = (
         (leads[schema.CREATED_AT] < as_of).fillna(True)

@@ -16,6 +16,7 @@ from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.leakage import Leak, excluded_features, find_leaks
 from leadscore.features.registry import Kind
 from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_of, training_rows
+from leadscore.features.timeutil import to_epoch_seconds
 from leadscore.models.backtest import BacktestResult, backtest
 from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
 from leadscore.models.drift import DriftReference
@@ -228,7 +229,9 @@ def training_set(
     """Spec (learned here unless given), point-in-time training rows and their features."""
     end = data_end(tables)
     if spec is None:
-        spec = fit_spec(tables.leads, tables.activities, config.features)
+        spec = fit_spec(
+            tables.leads, tables.activities, config.features, time_order(tables.leads, config)
+        )
     rows = snapshot_rows(tables.leads, config, end)
     if rows.empty:
         raise NotEnoughDataError(
@@ -239,6 +242,17 @@ def training_set(
         )
     features = build_features(tables.leads, tables.activities, rows, spec)
     return spec, rows, features, end
+
+
+def time_order(leads: pd.DataFrame, config: Config) -> np.ndarray | None:
+    """The leads' time order as a sort key: creation time, or the row position when the
+    export's rows are in time order; None when the export says nothing about time."""
+    if schema.CREATED_AT in leads.columns:
+        created = to_epoch_seconds(leads[schema.CREATED_AT])
+        return np.where(np.isnan(created), np.inf, created)
+    if config.export.row_order_is_time:
+        return leads.index.to_numpy(dtype="float64")
+    return None
 
 
 def snapshot_rows(leads: pd.DataFrame, config: Config, end: pd.Timestamp) -> pd.DataFrame:

@@ -388,7 +388,7 @@ def learn(
     summarised bucket by bucket (rows and values per activity type, latest time) and the
     summaries added up (``ActivitySummary.combine``)."""
     from leadscore.features.build import ActivitySummary, fit_spec_from
-    from leadscore.pipelines.fitting import data_end_of
+    from leadscore.pipelines.fitting import data_end_of, time_order
     from leadscore.pipelines.tables import prepare_tables, validate_leads
 
     leads, activities, _ = prepared
@@ -415,7 +415,7 @@ def learn(
             [ActivitySummary(parts.set_index("type").drop(columns="has_value"),
                              bool(parts["has_value"].any()))]
         )  # fmt: skip
-    spec = fit_spec_from(validated, summary, config.features)
+    spec = fit_spec_from(validated, summary, config.features, time_order(validated, config))
     end = data_end_of(validated, summary.latest if summary is not None else None)
     return Learned(spec, end)
 

@@ -232,3 +232,29 @@ def test_spec_learned_from_summed_parts_equals_spec_from_the_whole_table() -> No
     assert fit_spec_from(tables.leads, combined, settings) == whole
     assert whole.activity_types and whole.value_types  # the comparison covers both
     assert data_end_of(tables.leads, combined.latest) == data_end(tables)
+
+
+def test_a_value_of_the_period_is_not_a_feature_of_the_lead() -> None:
+    """A number that is the same for every lead of a month (an interest rate) is left out
+    when the leads' time order is known; numbers of the lead stay; config can overrule."""
+    from leadscore.features.attributes import infer_roles
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    order = np.arange(n, dtype=float)
+    month = np.arange(n) // 120
+    leads = pd.DataFrame(
+        {
+            "rate": (4.5 - 0.15 * month + 0.3 * np.sin(month)).round(3),
+            "visits": rng.poisson(3, n),
+            "prior_contacts": np.where(rng.random(n) < 0.1, rng.integers(1, 5, n), 0),
+        }
+    )
+    roles = {r.column: r for r in infer_roles(leads, {}, 30, order)}
+    assert roles["rate"].role == Role.IGNORE and "value of the period" in roles["rate"].reason
+    assert roles["visits"].role == roles["prior_contacts"].role == Role.NUMERIC
+    shuffled = {r.column: r.role for r in infer_roles(leads, {}, 30, rng.permutation(order))}
+    assert shuffled["rate"] == Role.NUMERIC  # in no time order, it is a number like any other
+    assert {r.column: r.role for r in infer_roles(leads, {}, 30)}["rate"] == Role.NUMERIC
+    forced = {r.column: r.role for r in infer_roles(leads, {"rate": "numeric"}, 30, order)}
+    assert forced["rate"] == Role.NUMERIC
