@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 PORT = 54329
 
@@ -120,3 +121,33 @@ def cluster() -> Iterator[str]:
             env=env,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def load_csv_tables(url: str, tables: dict[str, Path]) -> None:
+    """CSV files into tables of the database (every cell as text, as the CRM exported it)."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        for name, path in tables.items():
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame.to_sql(name, engine, index=False, if_exists="replace", chunksize=20_000)
+    finally:
+        engine.dispose()
+
+
+def table_rows(url: str, table: str) -> Any:
+    """A table's rows sorted by every column (empty without the table), for comparisons."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(table):
+                return pd.DataFrame()
+            frame = pd.read_sql_table(table, conn)
+    finally:
+        engine.dispose()
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)

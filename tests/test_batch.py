@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from leadscore.features import schema
 from leadscore.pipelines.cli import app
 from tests.conftest import TrainedStore
+from tests.postgres import load_csv_tables, table_rows
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -170,24 +171,11 @@ def test_sqlite_query_file_in_table_out(trained: TrainedStore, tmp_path: Path) -
 @pytest.fixture(scope="module")
 def crm_tables(postgres_url: str, trained_world: TrainedStore) -> str:
     """The trained world's export loaded into PostgreSQL tables crm_leads / crm_activities."""
-    engine = sa.create_engine(postgres_url)
-    leads = pd.read_csv(trained_world.leads, dtype=str, keep_default_na=False)
-    acts = pd.read_csv(trained_world.activities, dtype=str, keep_default_na=False)
-    leads.to_sql("crm_leads", engine, index=False, if_exists="replace")
-    acts.to_sql("crm_activities", engine, index=False, if_exists="replace", chunksize=20_000)
-    engine.dispose()
+    load_csv_tables(
+        postgres_url,
+        {"crm_leads": trained_world.leads, "crm_activities": trained_world.activities},
+    )
     return postgres_url
-
-
-def table_rows(url: str, table: str) -> pd.DataFrame:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(table):
-                return pd.DataFrame()
-            return sorted_frame(pd.read_sql_table(table, conn))
-    finally:
-        engine.dispose()
 
 
 def pg_args(url: str, output: str, *extra: str) -> list[str]:

@@ -51,6 +51,7 @@ from leadscore.pipelines import tracking
 from leadscore.pipelines.cli import app
 from leadscore.pipelines.targets import STAGING_PREFIX
 from tests.conftest import TrainedStore
+from tests.postgres import load_csv_tables, table_rows
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -572,23 +573,11 @@ def test_a_full_disk_keeps_the_previous_output_and_leaves_nothing_behind(
 
 @pytest.fixture(scope="module")
 def pg_tables(postgres_url: str, trained_world: TrainedStore) -> str:
-    engine = sa.create_engine(postgres_url)
-    leads = pd.read_csv(trained_world.leads, dtype=str, keep_default_na=False)
-    acts = pd.read_csv(trained_world.activities, dtype=str, keep_default_na=False)
-    leads.to_sql("fault_leads", engine, index=False, if_exists="replace")
-    acts.to_sql("fault_activities", engine, index=False, if_exists="replace", chunksize=20_000)
-    engine.dispose()
+    load_csv_tables(
+        postgres_url,
+        {"fault_leads": trained_world.leads, "fault_activities": trained_world.activities},
+    )
     return postgres_url
-
-
-def table_rows(url: str, table: str) -> pd.DataFrame:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            frame = pd.read_sql_table(table, conn)
-    finally:
-        engine.dispose()
-    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
 def pg_args(url: str, as_of: str, output: str, activities: str) -> list[str]:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from leadscore.pipelines.cli import app
 from tests.conftest import TrainedStore
+from tests.postgres import load_csv_tables
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -102,11 +102,9 @@ def test_database_password_never_logged_or_recorded(
     trained: TrainedStore, postgres_url: str, tmp_path: Path
 ) -> None:
     password = "Pw-7f3c9e1a-never-print-me"
-    engine = sa.create_engine(postgres_url)
-    for name, path in (("trust_leads", trained.leads), ("trust_activities", trained.activities)):
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        frame.to_sql(name, engine, index=False, if_exists="replace", chunksize=20_000)
-    engine.dispose()
+    load_csv_tables(
+        postgres_url, {"trust_leads": trained.leads, "trust_activities": trained.activities}
+    )
     with_password = postgres_url.replace("postgres@", f"postgres:{password}@")
     store = tmp_path / "store"
     store.mkdir()
