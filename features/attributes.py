@@ -168,15 +168,30 @@ PERIOD_SHARE = 0.8  # share of a column's variance between blocks that makes it 
 PERIOD_MIN_ROWS = 1000
 
 
-def period_share(values: pd.Series, order: np.ndarray) -> float:
-    """The share of a numeric column's variance that lies between consecutive blocks of
-    leads in time order (``order``: a sort key per lead): near 1 for a value of the period
-    (an interest rate, a monthly budget), near 0 for a value of the lead."""
-    numbers = parse_numbers(values).to_numpy(dtype="float64")[np.argsort(order, kind="stable")]
-    present = ~np.isnan(numbers)
+def period_share(values: pd.Series, order: np.ndarray, categorical: bool = False) -> float:
+    """The share of a column's variance that lies between consecutive blocks of leads in
+    time order (``order``: a sort key per lead): near 1 for a value of the period (an
+    interest rate, a monthly budget, the month of the call in an export sorted by date),
+    near 0 for a value of the lead. A categorical column counts as its value indicators,
+    variances summed. Missing values are left out."""
+    ordered = values.iloc[np.argsort(order, kind="stable")]
+    if categorical:
+        codes, _ = pd.factorize(ordered.astype("string"), use_na_sentinel=True)
+        present = codes >= 0
+    else:
+        numbers = parse_numbers(ordered).to_numpy(dtype="float64")
+        present = ~np.isnan(numbers)
     if present.sum() < PERIOD_MIN_ROWS:
         return 0.0
-    block = (np.flatnonzero(present) * PERIOD_BLOCKS) // len(numbers)
+    block = (np.flatnonzero(present) * PERIOD_BLOCKS) // len(ordered)
+    if categorical:
+        counts = pd.crosstab(block, codes[present]).to_numpy(dtype="float64")
+        n = counts.sum()
+        share = counts.sum(axis=0) / n  # each value's overall share
+        total = float((share * (1 - share)).sum() * n)
+        rows = counts.sum(axis=1, keepdims=True)
+        between = float((rows * (counts / rows - share) ** 2).sum())
+        return between / total if total > 0 else 0.0
     numbers = numbers[present]
     total = numbers.var()
     if total == 0:
@@ -192,10 +207,11 @@ def infer_roles(
     order: np.ndarray | None = None,
 ) -> list[ColumnRole]:
     """A role for every non-contract column of ``leads``; overrides win. With ``order`` (the
-    leads' time order), a numeric column that is a value of the period rather than of the
-    lead (``period_share`` >= PERIOD_SHARE) is not used: trees cannot carry such a value into
-    the unseen values of later periods (a new low of an interest rate lands in the oldest
-    period with similar values), and the period's level is the calibration's job."""
+    leads' time order), a numeric or categorical column that is a value of the period rather
+    than of the lead (``period_share`` >= PERIOD_SHARE) is not used: trees cannot carry such
+    a value into the unseen values of later periods (a new low of an interest rate lands in
+    the oldest period with similar values; this year's May is not last year's), and the
+    period's level is the calibration's job."""
     roles = []
     for column in leads.columns:
         if column in RESERVED:
@@ -204,8 +220,8 @@ def infer_roles(
             roles.append(ColumnRole(column, Role(overrides[column]), "set in config"))
             continue
         role = infer_role(leads[column], max_categories)
-        if role.role == Role.NUMERIC and order is not None:
-            share = period_share(leads[column], order)
+        if role.role in (Role.NUMERIC, Role.CATEGORICAL) and order is not None:
+            share = period_share(leads[column], order, role.role == Role.CATEGORICAL)
             if share >= PERIOD_SHARE:
                 role = ColumnRole(
                     column,

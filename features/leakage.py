@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 from leadscore.features.registry import FeatureDef, Kind
 
@@ -60,11 +60,16 @@ def _separation(values: np.ndarray, y: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return best
+    positive = y == 1
+    n_pos = int(positive.sum())
+    n_neg = len(y) - n_pos
     for fill in (finite.min() - 1.0, finite.max() + 1.0):
         filled = np.where(np.isfinite(values), values, fill)
         if np.unique(filled).size < 2:
             continue
-        auc = float(roc_auc_score(y, filled))
+        # ROC AUC from average ranks (ties count half): the Mann-Whitney statistic.
+        ranks = rankdata(filled)
+        auc = (float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
         best = max(best, auc, 1.0 - auc)
     return best
 
@@ -74,6 +79,16 @@ def _settling_groups(
 ) -> str | None:
     n = len(y)
     base = float(y.mean())
+    # Most features settle nothing: find that out with counts per value first.
+    codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=False)
+    sizes = np.bincount(codes).astype(float)
+    shares = np.bincount(codes, weights=y) / sizes
+    possible = (sizes / n >= settings.min_coverage) & (
+        ((shares >= settings.purity) & (sizes * (1 - base) >= settings.min_expected_minority))
+        | ((1 - shares >= settings.purity) & (sizes * base >= settings.min_expected_minority))
+    )
+    if not possible.any():
+        return None
     frame = pd.DataFrame({"group": groups.to_numpy(), "y": y})
     stats = frame.groupby("group", observed=True, dropna=False)["y"].agg(["size", "sum"])
     for value, row in stats.iterrows():

@@ -5,9 +5,11 @@ cross-validation, only to show how much a random split flatters a model on drift
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -17,8 +19,8 @@ from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
 from leadscore.models.calibration import fit_calibrator
 from leadscore.models.metrics import evaluate
 from leadscore.models.points import DEFAULT_POINTS, points
-from leadscore.models.recipe import BoosterChoice, Part, calibrate, refit
-from leadscore.models.split import CALIBRATION, TEST, TRAIN, lead_order, rolling_folds
+from leadscore.models.recipe import BoosterChoice, Part, forward
+from leadscore.models.split import CALIBRATION, LATER, TEST, TRAIN, lead_order, rolling_folds
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,22 @@ class BacktestResult:
     overall: pd.DataFrame  # one row per model: metrics over all folds' predictions pooled
     predictions: pd.DataFrame  # fold, lead_id, label, weight, p_<model>
     how: str
+
+
+@dataclass(frozen=True)
+class FoldInputs:
+    """What one fold learned from its own past only: the feature spec (vocabularies, column
+    roles, leakage gate), the features of the fold's rows under it, and the booster recipe
+    (rounds by early stopping, monotone constraints, tuned settings)."""
+
+    spec: FeatureSpec
+    features: pd.DataFrame  # one row per row of the fold (period label other than LATER)
+    choice: BoosterChoice
+
+
+# Given the period label of every training row (train / calibration / test / later), learn
+# the fold's inputs from its train and calibration rows.
+PrepareFold = Callable[[np.ndarray], FoldInputs]
 
 
 def _points_probability(
@@ -51,13 +69,15 @@ def _one_fold(
     choice: BoosterChoice,
     calibration_method: Literal["auto", "isotonic", "sigmoid"],
     rule: dict[str, float],
+    judged: lgb.Booster | None,
 ) -> dict[str, np.ndarray | None]:
-    booster = refit(spec, train, choice)
-    calibrator, _, _ = calibrate(booster, spec, calibration, calibration_method)
-    raw = np.asarray(booster.predict(to_matrix(test.x, spec), raw_score=True))
-    baseline = fit_baseline(train.x, train.y, train.w, spec)
+    """``judged``: the recipe's booster already fitted on ``train``, if there is one."""
+    step = forward(spec, train, calibration, choice, calibration_method, judged=judged)
+    raw = np.asarray(step.booster.predict(to_matrix(test.x, spec), raw_score=True))
+    past = Part.join(train, calibration)
+    baseline = fit_baseline(past.x, past.y, past.w, spec)
     return {
-        "lightgbm": calibrator.predict(raw),
+        "lightgbm": step.calibrator.predict(raw),
         "baseline": baseline_proba(baseline, test.x, spec),
         "points": _points_probability(spec, rule, calibration, test),
     }
@@ -91,9 +111,7 @@ def _summarise(predictions: pd.DataFrame, group: str | None) -> pd.DataFrame:
 
 def backtest(
     rows: pd.DataFrame,
-    features: pd.DataFrame,
-    spec: FeatureSpec,
-    choice: BoosterChoice,
+    prepare: PrepareFold,
     *,
     folds: int,
     fold_share: float,
@@ -101,18 +119,32 @@ def backtest(
     calibration_method: Literal["auto", "isotonic", "sigmoid"],
     points_rule: dict[str, float] | None = None,
 ) -> BacktestResult:
-    """Each fold refits the chosen booster recipe on the leads that closed before its slice,
-    calibrates on the latest of them, and predicts the slice."""
+    """Each fold learns everything from the leads that closed before its slice (``prepare``:
+    feature spec, leakage gate, booster recipe), fits on them, calibrates on the latest of
+    them, and predicts the slice; no choice of a fold sees an outcome of its slice or later."""
     rule = DEFAULT_POINTS if points_rule is None else points_rule
     labelled, how = rolling_folds(rows, folds, fold_share, calibration_share)
     frames = []
     for k, labels in enumerate(labelled, start=1):
-        parts = _parts(rows, features, labels)
-        if any(part.rows["label"].nunique() < 2 for part in parts.values()):
+        used = labels != LATER
+        fold_rows, fold_labels = rows[used].reset_index(drop=True), labels[used]
+        if any(
+            fold_rows.loc[fold_labels == name, "label"].nunique() < 2
+            for name in (TRAIN, CALIBRATION, TEST)
+        ):
             log.warning("Backtest fold %d skipped: a period has only one outcome", k)
             continue
+        inputs = prepare(labels)
+        parts = _parts(fold_rows, inputs.features, fold_labels)
         predicted = _one_fold(
-            spec, parts[TRAIN], parts[CALIBRATION], parts[TEST], choice, calibration_method, rule
+            inputs.spec,
+            parts[TRAIN],
+            parts[CALIBRATION],
+            parts[TEST],
+            inputs.choice,
+            calibration_method,
+            rule,
+            judged=inputs.choice.booster,  # fitted on this fold's train period
         )
         test = parts[TEST].rows
         frame = pd.DataFrame(
@@ -130,12 +162,26 @@ def backtest(
     predictions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if predictions.empty:
         return BacktestResult(pd.DataFrame(), pd.DataFrame(), predictions, how)
+    per_fold = _summarise(predictions, "fold")
     return BacktestResult(
-        per_fold=_summarise(predictions, "fold"),
-        overall=_summarise(predictions, None).drop(columns="fold"),
+        per_fold=per_fold,
+        overall=_with_fold_means(_summarise(predictions, None).drop(columns="fold"), per_fold),
         predictions=predictions,
         how=how,
     )
+
+
+FOLD_MEANS = ("roc_auc", "pr_auc")
+
+
+def _with_fold_means(overall: pd.DataFrame, per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Add the mean over folds of the ranking metrics (``roc_auc_fold_mean``...). When the
+    base rate moves between folds, a pooled ROC AUC rewards a model mostly for putting whole
+    folds in the right order of their levels; the mean over folds says how well it ranks the
+    leads of each period against each other."""
+    means = per_fold.groupby("model")[list(FOLD_MEANS)].mean()
+    means.columns = [f"{key}_fold_mean" for key in FOLD_MEANS]
+    return overall.merge(means, left_on="model", right_index=True, how="left")
 
 
 def shuffled_cv(
@@ -166,7 +212,14 @@ def shuffled_cv(
         labels = shuffled[schema.LEAD_ID].map(period).to_numpy(dtype=object)
         parts = _parts(rows, features, labels)
         predicted = _one_fold(
-            spec, parts[TRAIN], parts[CALIBRATION], parts[TEST], choice, calibration_method, {}
+            spec,
+            parts[TRAIN],
+            parts[CALIBRATION],
+            parts[TEST],
+            choice,
+            calibration_method,
+            {},
+            judged=None,  # ``choice`` was fitted on another split
         )
         test = parts[TEST].rows
         frames.append(

@@ -148,7 +148,7 @@ def fit_baseline(
     pipeline = Pipeline(
         [
             ("prepare", ColumnTransformer(transformers)),
-            ("model", LogisticRegression(C=0.5, max_iter=2000)),
+            ("model", LogisticRegression(C=0.5, solver="newton-cholesky", max_iter=200)),
         ]
     )
     frame = features[spec.feature_names].copy()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -20,22 +20,53 @@ Method = Literal["isotonic", "sigmoid"]
 PRIOR_ROWS = 10.0
 
 
+ALIGN_QUANTILES = 201
+
+
 @dataclass(frozen=True)
 class Calibrator:
     """Sigmoid (Platt): p = expit(a * raw + b). Isotonic: piecewise linear through
-    (x_knots, y_knots), clipped at the ends. Stored as plain numbers, no pickle."""
+    (x_knots, y_knots), clipped at the ends. Stored as plain numbers, no pickle.
+
+    With ``align_x``/``align_y`` (see ``aligned``), a raw score is first carried piecewise
+    linearly onto the scale of the booster the calibration was fitted for."""
 
     method: Method
     a: float = 1.0
     b: float = 0.0
     x_knots: tuple[float, ...] = field(default_factory=tuple)
     y_knots: tuple[float, ...] = field(default_factory=tuple)
+    align_x: tuple[float, ...] = field(default_factory=tuple)
+    align_y: tuple[float, ...] = field(default_factory=tuple)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=float)
+        if self.align_x:
+            raw = np.interp(raw, np.asarray(self.align_x), np.asarray(self.align_y))
         if self.method == "sigmoid":
             return np.asarray(expit(self.a * raw + self.b))
         return np.interp(raw, np.asarray(self.x_knots), np.asarray(self.y_knots))
+
+    def aligned(self, scores: np.ndarray, fitted_for: np.ndarray) -> Calibrator:
+        """This calibration for another booster's raw ``scores`` of the same rows whose
+        ``fitted_for`` scores it was fitted on: each score is carried to the score at the
+        same quantile of those rows (quantile matching), so the other booster decides the
+        order and this calibration how probable each position is. Monotone: never changes
+        a ranking."""
+        q = np.linspace(0.0, 1.0, ALIGN_QUANTILES)
+        x = np.quantile(np.asarray(scores, dtype=float), q)
+        y = np.quantile(np.asarray(fitted_for, dtype=float), q)
+        knots = pd.DataFrame({"x": x, "y": y}).groupby("x", sort=True)["y"].mean()
+        if len(knots) < 2:  # a booster that scores every row alike: nothing to carry
+            return replace(self, align_x=(), align_y=())
+        return replace(
+            self,
+            align_x=tuple(float(v) for v in knots.index),
+            align_y=tuple(float(v) for v in np.maximum.accumulate(knots.to_numpy())),
+        )
+
+    def unaligned(self) -> Calibrator:
+        return replace(self, align_x=(), align_y=())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +75,8 @@ class Calibrator:
             "b": self.b,
             "x_knots": list(self.x_knots),
             "y_knots": list(self.y_knots),
+            "align_x": list(self.align_x),
+            "align_y": list(self.align_y),
         }
 
     @classmethod
@@ -54,6 +87,8 @@ class Calibrator:
             b=float(data["b"]),
             x_knots=tuple(float(x) for x in data["x_knots"]),
             y_knots=tuple(float(y) for y in data["y_knots"]),
+            align_x=tuple(float(x) for x in data.get("align_x", ())),
+            align_y=tuple(float(y) for y in data.get("align_y", ())),
         )
 
 
@@ -64,7 +99,21 @@ def fit_calibrator(
     if method == "sigmoid":
         model = LogisticRegression(C=1e6, max_iter=1000)
         model.fit(raw.reshape(-1, 1), y, sample_weight=weight)
-        return Calibrator("sigmoid", a=float(model.coef_[0, 0]), b=float(model.intercept_[0]))
+        a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
+        if a < 0:
+            # The booster ranked these leads backwards. Flipping its scores would be a promise
+            # no later period keeps (a higher score must never mean a lower probability): all
+            # leads get the period's rate, as the isotonic fit does for a booster that ranks
+            # nothing.
+            log.warning(
+                "Calibration: the booster ranks the %d calibration rows backwards (sigmoid "
+                "slope %.3f); its scores are not used, every lead gets the period's rate",
+                len(y),
+                a,
+            )
+            rate = float(np.clip(np.average(y, weights=weight), 1e-6, 1 - 1e-6))
+            a, b = 0.0, float(np.log(rate / (1 - rate)))
+        return Calibrator("sigmoid", a=a, b=b)
     iso = IsotonicRegression(out_of_bounds="clip")
     fitted = iso.fit_transform(raw, y, sample_weight=weight)
     # Isotonic blocks at the extremes are often small and pure: a block of 40 wins out of 40

@@ -1,6 +1,7 @@
 """The modelling recipe, used the same way by the evaluation fit, the registered model and
 every fold of the backtest: fit the booster on earlier leads (early stopping on the latest
-of them), calibrate on the leads that closed next, learn the tier thresholds there."""
+of them), calibrate it on the leads that closed next and learn the tier thresholds there,
+then refit the booster on both, so the most recent outcomes teach the ranking too."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from leadscore.features.build import FeatureSpec
 from leadscore.features.registry import Group, Stat
 from leadscore.features.snapshots import LABEL, WEIGHT
 from leadscore.models.booster import fit_booster, to_matrix, train_booster
-from leadscore.models.calibration import Calibrator, choose_calibrator
+from leadscore.models.calibration import Calibrator, choose_calibrator, fit_calibrator
 from leadscore.models.settings import LightGBMSettings, ThresholdSettings, TuningSettings
 from leadscore.models.split import latest_leads_mask
 from leadscore.models.thresholds import HeldOut, Thresholds, learn_thresholds
@@ -95,9 +96,13 @@ def _fit(
     )
 
 
-def _raw_log_loss(booster: lgb.Booster, spec: FeatureSpec, part: Part) -> float:
+def _calibrated_log_loss(booster: lgb.Booster, spec: FeatureSpec, part: Part) -> float:
+    """Log loss on ``part`` after a sigmoid calibration fitted there (two numbers on the
+    whole period): what the booster's ranking and spread are worth once calibrated, as the
+    registered model is. The raw log loss would mostly measure how far the period's rate
+    has drifted from the training period's, the same for every candidate."""
     raw = np.asarray(booster.predict(to_matrix(part.x, spec), raw_score=True), dtype=float)
-    p = np.clip(1 / (1 + np.exp(-raw)), 1e-6, 1 - 1e-6)
+    p = np.clip(fit_calibrator("sigmoid", raw, part.y, part.w).predict(raw), 1e-6, 1 - 1e-6)
     return float(log_loss(part.y, p, sample_weight=part.w, labels=[0, 1]))
 
 
@@ -133,8 +138,8 @@ def choose_booster(
         return BoosterChoice(booster, rounds, settings, True, tuple(notes))
     free, free_rounds = _fit(spec, train, settings, None)
     cost_with, cost_without = (
-        _raw_log_loss(booster, spec, calibration),
-        _raw_log_loss(free, spec, calibration),
+        _calibrated_log_loss(booster, spec, calibration),
+        _calibrated_log_loss(free, spec, calibration),
     )
     keep = cost_with <= cost_without * (1 + settings.monotone_tolerance)
     note = (
@@ -160,6 +165,47 @@ def refit(spec: FeatureSpec, part: Part, choice: BoosterChoice) -> lgb.Booster:
         choice.settings,
         _constraints(spec, choice.monotone),
     )
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The recipe on a past split in two, ``earlier`` and ``recent`` (later in time).
+
+    ``judged`` learned from ``earlier`` only; its scores on ``recent`` (out of time) fit
+    ``calibrator`` and give ``p_recent``. ``booster`` is the same recipe refitted on both
+    (same rounds, same settings): in a drifting world the latest outcomes are the most
+    telling ones, and a recipe that kept them for calibration alone would rank the next
+    leads by an older world. ``booster`` has learned the recent period's level too, so its
+    scores are carried onto the judged booster's scale by quantile matching on the recent
+    rows (``Calibrator.aligned``) before the calibration applies: ``booster`` orders the
+    leads, the out-of-time calibration says how probable each position is. The backtest
+    measures exactly this pairing, fold by fold."""
+
+    booster: lgb.Booster
+    judged: lgb.Booster
+    calibrator: Calibrator
+    scores: dict[str, float]
+    p_recent: np.ndarray
+
+
+def forward(
+    spec: FeatureSpec,
+    earlier: Part,
+    recent: Part,
+    choice: BoosterChoice,
+    method: Literal["auto", "isotonic", "sigmoid"],
+    judged: lgb.Booster | None = None,
+) -> Forward:
+    """See ``Forward``; ``judged`` is the booster already fitted on ``earlier``, if any."""
+    first = refit(spec, earlier, choice) if judged is None else judged
+    calibrator, scores, p_recent = calibrate(first, spec, recent, method)
+    booster = refit(spec, Part.join(earlier, recent), choice)
+    matrix = to_matrix(recent.x, spec)
+    calibrator = calibrator.aligned(
+        np.asarray(booster.predict(matrix, raw_score=True)),
+        np.asarray(first.predict(matrix, raw_score=True)),
+    )
+    return Forward(booster, first, calibrator, scores, p_recent)
 
 
 def calibrate(
@@ -199,7 +245,7 @@ def tune(
         candidate = settings.model_copy(
             update={
                 "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-                "num_leaves": trial.suggest_int("num_leaves", 4, 63, log=True),
+                "num_leaves": trial.suggest_int("num_leaves", 2, 63, log=True),
                 "min_child_samples": trial.suggest_int("min_child_samples", 10, 500, log=True),
                 "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
                 "subsample": trial.suggest_float("subsample", 0.5, 1.0),
@@ -207,7 +253,7 @@ def tune(
             }
         )
         booster, _ = _fit(spec, train, candidate, None)
-        return _raw_log_loss(booster, spec, calibration)
+        return _calibrated_log_loss(booster, spec, calibration)
 
     study = optuna.create_study(
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=tuning.seed)

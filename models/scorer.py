@@ -24,6 +24,7 @@ from leadscore.models.thresholds import Thresholds
 ARTIFACT_FORMAT = 1
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
+JUDGED_BOOSTER_FILE = "booster_judged.txt"
 
 
 class IncompatibleModelError(RuntimeError):
@@ -38,6 +39,10 @@ class LeadScoringModel:
     thresholds: Thresholds
     metadata: dict[str, Any] = field(default_factory=dict)
     drift: DriftReference | None = None  # the training rows' feature distributions
+    # The booster the model was judged with: the same recipe without the most recent period,
+    # whose scores on that period fitted ``calibrator``. ``booster`` adds that period. The
+    # champion gate compares a challenger with this one, on leads neither has learned from.
+    judged: lgb.Booster | None = None
     _explainer: PathExplainer | None = field(default=None, init=False, repr=False)
 
     # -- prediction -------------------------------------------------------------------
@@ -52,6 +57,14 @@ class LeadScoringModel:
 
     def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.calibrator.predict(self.raw_score(features))
+
+    def judged_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probabilities from the booster the model was judged with (``booster`` when the
+        model has none, as models registered before it was kept)."""
+        if self.judged is None:
+            return self.predict_proba(features)
+        raw = np.asarray(self.judged.predict(self.matrix(features), raw_score=True))
+        return self.calibrator.unaligned().predict(raw)  # fitted on exactly these scores
 
     def tiers(self, probability: np.ndarray) -> np.ndarray:
         return self.thresholds.assign(probability)
@@ -83,6 +96,10 @@ class LeadScoringModel:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / BOOSTER_FILE).write_text(self.booster.model_to_string(), encoding="utf-8")
+        if self.judged is not None:
+            (directory / JUDGED_BOOSTER_FILE).write_text(
+                self.judged.model_to_string(), encoding="utf-8"
+            )
         document = {
             "artifact_format": ARTIFACT_FORMAT,
             "spec": self.spec.to_dict(),
@@ -109,6 +126,12 @@ class LeadScoringModel:
                 f"this leadscore builds version {SPEC_VERSION}; retrain with this version"
             )
         booster = lgb.Booster(model_str=(directory / BOOSTER_FILE).read_text(encoding="utf-8"))
+        judged_file = directory / JUDGED_BOOSTER_FILE
+        judged = (
+            lgb.Booster(model_str=judged_file.read_text(encoding="utf-8"))
+            if judged_file.is_file()
+            else None
+        )
         return cls(
             spec=FeatureSpec.from_dict(document["spec"]),
             booster=booster,
@@ -116,6 +139,7 @@ class LeadScoringModel:
             thresholds=Thresholds.from_dict(document["thresholds"]),
             metadata=document.get("metadata", {}),
             drift=DriftReference.from_dict(document["drift"]) if document.get("drift") else None,
+            judged=judged,
         )
 
 

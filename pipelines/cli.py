@@ -233,6 +233,7 @@ METRICS_SHOWN = (
     "roc_auc", "pr_auc", "log_loss", "brier", "ece", "precision_top10", "recall_top10",
     "lift_top10",
 )  # fmt: skip
+FOLD_MEANS_SHOWN = ("roc_auc_fold_mean", "pr_auc_fold_mean")  # backtests only
 
 
 def _metric_table(title: str, columns: dict[str, dict[str, float]]) -> Table:
@@ -240,7 +241,10 @@ def _metric_table(title: str, columns: dict[str, dict[str, float]]) -> Table:
     table.add_column("metric")
     for name in columns:
         table.add_column(name, justify="right")
-    for key in METRICS_SHOWN:
+    shown = METRICS_SHOWN + tuple(
+        key for key in FOLD_MEANS_SHOWN if any(key in values for values in columns.values())
+    )
+    for key in shown:
         table.add_row(key, *(f"{values.get(key, float('nan')):.4f}" for values in columns.values()))
     return table
 

@@ -23,7 +23,13 @@ from leadscore.models.recipe import Part, choose_booster
 from leadscore.models.split import CALIBRATION, TRAIN, split_by_time
 from leadscore.pipelines import plots, tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.fitting import check_enough, fit, gate_leaks, training_set
+from leadscore.pipelines.fitting import (
+    check_enough,
+    fit,
+    fold_preparer,
+    gate_leaks,
+    training_set,
+)
 from leadscore.pipelines.synthetic import World
 from leadscore.pipelines.tables import load_tables, prepare_tables
 
@@ -81,20 +87,27 @@ def backtest_job(
     period, _ = split_by_time(rows, config.split.calibration_share, config.split.test_share)
     spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
     notes += [leak.describe() for leak in leaks]
-    parts = {
-        name: Part(rows[period == name].reset_index(drop=True),
-                   features[period == name].reset_index(drop=True))
-        for name in (TRAIN, CALIBRATION)
-    }  # fmt: skip
-    choice = choose_booster(spec, parts[TRAIN], parts[CALIBRATION], config.lightgbm, config.tuning)
     folds = config.backtest.folds or 4
     history = backtest(
-        rows, features, spec, choice, folds=folds, fold_share=config.backtest.fold_share,
-        calibration_share=config.split.calibration_share, calibration_method=config.calibration,
+        rows,
+        fold_preparer(tables, config, rows, folds),
+        folds=folds,
+        fold_share=config.backtest.fold_share,
+        calibration_share=config.split.calibration_share,
+        calibration_method=config.calibration,
         points_rule=config.backtest.points,
-    )  # fmt: skip
+    )
     contrast = None
     if shuffled:
+        # The contrast a naive analyst would draw: one spec and recipe for all, folds at random.
+        parts = {
+            name: Part(rows[period == name].reset_index(drop=True),
+                       features[period == name].reset_index(drop=True))
+            for name in (TRAIN, CALIBRATION)
+        }  # fmt: skip
+        choice = choose_booster(
+            spec, parts[TRAIN], parts[CALIBRATION], config.lightgbm, config.tuning
+        )
         contrast = shuffled_cv(
             rows,
             features,

@@ -17,14 +17,14 @@ from leadscore.features.leakage import Leak, excluded_features, find_leaks
 from leadscore.features.registry import Kind
 from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_of, training_rows
 from leadscore.features.timeutil import to_epoch_seconds
-from leadscore.models.backtest import BacktestResult, backtest
+from leadscore.models.backtest import BacktestResult, FoldInputs, PrepareFold, backtest
 from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
 from leadscore.models.drift import DriftReference
 from leadscore.models.importance import by_segment, effects, importance_table
 from leadscore.models.metrics import evaluate
-from leadscore.models.recipe import Part, calibrate, choose_booster, refit, thresholds_for
+from leadscore.models.recipe import Part, choose_booster, forward, thresholds_for
 from leadscore.models.scorer import LeadScoringModel
-from leadscore.models.split import CALIBRATION, TEST, TRAIN, split_by_time
+from leadscore.models.split import CALIBRATION, LATER, TEST, TRAIN, split_by_time
 from leadscore.models.thresholds import HeldOut, tier_table, weekly_inflow
 from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
@@ -141,11 +141,13 @@ class Explained:
 class Fitted:
     """The outcome of fitting, before anything is logged.
 
-    ``metrics`` judge the recipe honestly: booster trained on the train period, calibrated
-    and thresholded on the calibration period, scored on the most recent (test) period it
-    never saw. ``model`` is what gets registered: the same recipe refitted on train +
-    calibration, with calibrator and thresholds learned on the most recent period, so
-    probabilities follow the latest base rate as far as the history allows."""
+    ``metrics`` judge the recipe honestly on the most recent (test) period it never saw:
+    calibrator and thresholds from the train-period booster's scores on the calibration
+    period, applied to the booster refitted on train + calibration (``recipe.forward``).
+    ``model`` is what gets registered: the same step one period later, calibrator and
+    thresholds from that booster's scores on the most recent period (so probabilities follow
+    the latest base rate as far as the history allows), booster refitted on all closed leads
+    (``model.judged`` keeps the one it was judged with, for the champion gate)."""
 
     model: LeadScoringModel
     rows: pd.DataFrame
@@ -295,6 +297,51 @@ def gate_leaks(
     return spec, features, leaks
 
 
+def fold_preparer(tables: Tables, config: Config, rows: pd.DataFrame, folds: int) -> PrepareFold:
+    """For the rolling-origin backtest: each fold learns, as ``fit`` does, only from what it
+    could have known. Its feature spec (vocabularies, column roles including the values of
+    the period) comes from the leads it trains on and their activities before its slice
+    begins; the leakage gate runs on its train period; rounds, monotone constraints and tuned
+    settings are chosen on its train and calibration periods (a tuning budget is shared
+    between the folds)."""
+    order = time_order(tables.leads, config)
+    tuning = config.tuning.model_copy(
+        update={"budget_seconds": config.tuning.budget_seconds / max(folds, 1)}
+    )
+
+    def prepare(labels: np.ndarray) -> FoldInputs:
+        past = rows[schema.LEAD_ID].to_numpy()[(labels == TRAIN) | (labels == CALIBRATION)]
+        known = tables.leads[schema.LEAD_ID].isin(past).to_numpy()
+        activities = tables.activities
+        if activities is not None:
+            activities = activities[activities[schema.LEAD_ID].isin(past)]
+            start = rows.loc[labels == TEST, ORDER_TIME].min()
+            if not config.export.row_order_is_time and np.isfinite(start):
+                began = pd.Timestamp(int(start), unit="s", tz="UTC")
+                activities = activities[activities[schema.OCCURRED_AT] < began]
+        spec = fit_spec(
+            tables.leads[known],
+            activities,
+            config.features,
+            None if order is None else order[known],
+        )
+        used = labels != LATER
+        fold_rows, fold_labels = rows[used].reset_index(drop=True), labels[used]
+        features = build_features(tables.leads, tables.activities, fold_rows, spec)
+        spec, features, _ = gate_leaks(spec, fold_rows, features, fold_labels == TRAIN, config)
+        train, cal = (
+            Part(
+                fold_rows[fold_labels == name].reset_index(drop=True),
+                features[fold_labels == name].reset_index(drop=True),
+            )
+            for name in (TRAIN, CALIBRATION)
+        )
+        choice = choose_booster(spec, train, cal, config.lightgbm, tuning)
+        return FoldInputs(spec, features, choice)
+
+    return prepare
+
+
 def fit(tables: Tables, config: Config, source: str) -> Fitted:
     """Build point-in-time training rows, split forward in time, gate leaks, fit, calibrate,
     threshold, backtest and evaluate."""
@@ -327,12 +374,14 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     # 1. Evaluation: train -> calibration -> test, each later in time than the one before.
     choice = choose_booster(spec, train, cal, config.lightgbm, config.tuning)
     notes += list(choice.notes)
-    calibrator, scores, p_cal = calibrate(choice.booster, spec, cal, config.calibration)
+    evaluation = forward(spec, train, cal, choice, config.calibration, judged=choice.booster)
+    scores, p_cal = evaluation.scores, evaluation.p_recent
     thresholds = thresholds_for(p_cal, cal, config.thresholds, inflow)
-    evaluated = LeadScoringModel(spec, choice.booster, calibrator, thresholds)
+    evaluated = LeadScoringModel(spec, evaluation.booster, evaluation.calibrator, thresholds)
     p_test = evaluated.predict_proba(test.x)
     metrics = evaluate(test.y, p_test, test.w)
-    baseline = fit_baseline(train.x, train.y, train.w, spec)
+    learned_from = Part.join(train, cal)
+    baseline = fit_baseline(learned_from.x, learned_from.y, learned_from.w, spec)
     p_base = baseline_proba(baseline, test.x, spec)
     baseline_metrics = evaluate(test.y, p_base, test.w)
     calibration_metrics = evaluate(cal.y, p_cal, cal.w)
@@ -346,9 +395,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     if config.backtest.folds > 0:
         history = backtest(
             rows,
-            features,
-            spec,
-            choice,
+            fold_preparer(tables, config, rows, config.backtest.folds),
             folds=config.backtest.folds,
             fold_share=config.backtest.fold_share,
             calibration_share=config.split.calibration_share,
@@ -356,12 +403,13 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
             points_rule=config.backtest.points,
         )
 
-    # 3. The registered model: refit on train + calibration, calibrate on the latest period.
-    learned_from = Part.join(train, cal)
-    final_booster = refit(spec, learned_from, choice)
-    final_calibrator, _, p_final = calibrate(final_booster, spec, test, config.calibration)
+    # 3. The registered model: the evaluated booster calibrated on the latest period and
+    # thresholded there, then refitted with it (see models/recipe.py, Forward).
+    final = forward(spec, learned_from, test, choice, config.calibration, judged=evaluation.booster)
+    p_final = final.p_recent
     final_thresholds = thresholds_for(p_final, test, config.thresholds, inflow)
     tiers_final = tier_table(HeldOut.of(p_final, test.y, test.w, test.lead), final_thresholds)
+    everything = Part.join(learned_from, test)
     periods = {
         name: {
             "leads": int(part.rows[schema.LEAD_ID].nunique()),
@@ -374,8 +422,8 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     }
     model = LeadScoringModel(
         spec,
-        final_booster,
-        final_calibrator,
+        final.booster,
+        final.calibrator,
         final_thresholds,
         metadata={
             "package_version": tracking.library_versions()["leadscore"],
@@ -391,7 +439,8 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
             "evaluation_metrics": metrics,
             "tier_table": tiers_final.to_dict("records"),
         },
-        drift=drift_reference(tables, spec, end, learned_from),
+        drift=drift_reference(tables, spec, end, everything),
+        judged=final.judged,
     )
     return Fitted(
         model=model,

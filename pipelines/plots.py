@@ -67,7 +67,10 @@ def log_backtest(history: BacktestResult, out: Path) -> None:
     history.per_fold.to_csv(out / "backtest_per_fold.csv", index=False)
     history.overall.to_csv(out / "backtest_overall.csv", index=False)
     for record in history.overall.to_dict("records"):
-        for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10"):
+        for key in (
+            "roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "roc_auc_fold_mean",
+            "pr_auc_fold_mean",
+        ):  # fmt: skip
             if key in record and np.isfinite(record[key]):
                 mlflow.log_metric(f"backtest_{record['model']}_{key}", record[key])
     backtest_plots(history.predictions, out)

@@ -70,9 +70,11 @@ def champion_gate(
     config: Config, tables: Tables, test_rows: pd.DataFrame, new_metrics: dict[str, float]
 ) -> GateDecision:
     """Is the registered model at least as good as the current champion on the same recent
-    rows? Both boosters were trained without these rows (unless the champion was trained on
-    a newer export); the new model's calibrator has seen them, so the default gate metric is
-    ranking-only (ROC AUC), which calibration cannot change."""
+    rows? Each side is judged by the booster it was judged with (``LeadScoringModel.judged``,
+    trained without its own most recent period), so neither has learned from these rows
+    (unless the champion was trained on a newer export); the new model's calibrator has seen
+    them, so the default gate metric is ranking-only (ROC AUC), which calibration cannot
+    change."""
     name = config.registry.model_name
     current = tracking.alias_version(name, tracking.CHAMPION)
     if current is None:
@@ -85,7 +87,7 @@ def champion_gate(
         )
     features = build_features(tables.leads, tables.activities, test_rows, champion.spec)
     theirs = evaluate(
-        test_rows[LABEL].to_numpy(), champion.predict_proba(features), test_rows[WEIGHT].to_numpy()
+        test_rows[LABEL].to_numpy(), champion.judged_proba(features), test_rows[WEIGHT].to_numpy()
     )
     metric, tolerance = config.registry.gate_metric, config.registry.gate_tolerance
     ours, their = new_metrics.get(metric, float("nan")), theirs.get(metric, float("nan"))

@@ -235,26 +235,44 @@ def test_spec_learned_from_summed_parts_equals_spec_from_the_whole_table() -> No
 
 
 def test_a_value_of_the_period_is_not_a_feature_of_the_lead() -> None:
-    """A number that is the same for every lead of a month (an interest rate) is left out
-    when the leads' time order is known; numbers of the lead stay; config can overrule."""
+    """A number or a category that is the same for (nearly) every lead of a month (an
+    interest rate, the month itself) is left out when the leads' time order is known; values
+    of the lead stay, even one whose mix changes over time; config can overrule."""
     from leadscore.features.attributes import infer_roles
 
     rng = np.random.default_rng(3)
     n = 3000
     order = np.arange(n, dtype=float)
     month = np.arange(n) // 120
+    names = np.array(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct"])
+    # A new channel from the second half on: its share changes over time, but the value
+    # belongs to the lead, so it stays a feature.
+    late = np.arange(n) >= n // 2
     leads = pd.DataFrame(
         {
             "rate": (4.5 - 0.15 * month + 0.3 * np.sin(month)).round(3),
             "visits": rng.poisson(3, n),
             "prior_contacts": np.where(rng.random(n) < 0.1, rng.integers(1, 5, n), 0),
+            # The month of the call, in an export sorted by date (a few calls filed late).
+            "call_month": np.where(rng.random(n) < 0.05, rng.choice(names, n), names[month % 10]),
+            "job": rng.choice(["admin", "technician", "student", "retired"], n),
+            "channel": np.where(
+                late & (rng.random(n) < 0.4), "partner", rng.choice(["web", "event"], n)
+            ),
         }
     )
     roles = {r.column: r for r in infer_roles(leads, {}, 30, order)}
     assert roles["rate"].role == Role.IGNORE and "value of the period" in roles["rate"].reason
+    assert roles["call_month"].role == Role.IGNORE
+    assert "value of the period" in roles["call_month"].reason
     assert roles["visits"].role == roles["prior_contacts"].role == Role.NUMERIC
+    assert roles["job"].role == roles["channel"].role == Role.CATEGORICAL
     shuffled = {r.column: r.role for r in infer_roles(leads, {}, 30, rng.permutation(order))}
     assert shuffled["rate"] == Role.NUMERIC  # in no time order, it is a number like any other
+    assert shuffled["call_month"] == Role.CATEGORICAL
     assert {r.column: r.role for r in infer_roles(leads, {}, 30)}["rate"] == Role.NUMERIC
-    forced = {r.column: r.role for r in infer_roles(leads, {"rate": "numeric"}, 30, order)}
-    assert forced["rate"] == Role.NUMERIC
+    forced = {
+        r.column: r.role
+        for r in infer_roles(leads, {"rate": "numeric", "call_month": "categorical"}, 30, order)
+    }
+    assert forced["rate"] == Role.NUMERIC and forced["call_month"] == Role.CATEGORICAL

@@ -60,6 +60,48 @@ def test_auto_calibration_picks_one_by_cross_validated_log_loss() -> None:
     assert calibrator.method == min(scores, key=lambda k: scores[k])
 
 
+def test_a_booster_that_ranks_backwards_is_not_flipped(caplog: pytest.LogCaptureFixture) -> None:
+    """A higher score must never mean a lower probability: when the booster ranked the
+    calibration period backwards, every lead gets the period's rate."""
+    rng = np.random.default_rng(5)
+    raw = rng.normal(size=4000)
+    y = (rng.random(raw.size) < 1 / (1 + np.exp(2 * raw + 1))).astype(int)
+    calibrator = fit_calibrator("sigmoid", raw, y, np.ones_like(raw))
+    assert calibrator.a == 0.0
+    np.testing.assert_allclose(calibrator.predict(raw), y.mean())
+    assert "ranks the 4000 calibration rows backwards" in caplog.text
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_an_aligned_calibration_keeps_the_order_and_the_probabilities(method: str) -> None:
+    """Quantile matching carries another booster's scores of the same rows onto the scale
+    the calibration was fitted on: the other booster's order, this calibration's levels."""
+    rng = np.random.default_rng(6)
+    fitted_for = rng.normal(size=5000)
+    y = (rng.random(fitted_for.size) < 1 / (1 + np.exp(-(fitted_for - 1)))).astype(int)
+    calibrator = fit_calibrator(method, fitted_for, y, np.ones_like(fitted_for))  # type: ignore[arg-type]
+    other = 3 * fitted_for + 2 + rng.normal(scale=0.3, size=fitted_for.size)  # shifted, wider
+    aligned = calibrator.aligned(other, fitted_for)
+    p = aligned.predict(other)
+    assert expected_calibration_error(y, p) < 0.03
+    assert abs(p.mean() - y.mean()) < 0.01
+    order = np.argsort(other)
+    assert (np.diff(p[order]) >= -1e-12).all()  # never changes a ranking
+    assert (
+        abs(aligned.predict(np.array([3 * 0.5 + 2]))[0] - calibrator.predict(np.array([0.5]))[0])
+        < 0.03
+    )
+    again = Calibrator.from_dict(aligned.to_dict())
+    np.testing.assert_allclose(again.predict(other), p)
+    np.testing.assert_allclose(
+        aligned.unaligned().predict(fitted_for), calibrator.predict(fitted_for)
+    )
+    flat = calibrator.aligned(np.zeros(100), fitted_for[:100])  # nothing to carry
+    assert flat.align_x == () and flat.predict(np.array([0.5])) == calibrator.predict(
+        np.array([0.5])
+    )
+
+
 def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     p = rng.beta(0.6, 2.5, n)
