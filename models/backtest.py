@@ -38,11 +38,11 @@ class BacktestResult:
 @dataclass(frozen=True)
 class FoldInputs:
     """What one fold learned from its own past only: the feature spec (vocabularies, column
-    roles, leakage gate), the features of the fold's rows under it, and the booster recipe
-    (rounds by early stopping, monotone constraints, tuned settings)."""
+    roles, leakage gate), the fold's periods with their features under it (``parts_of``),
+    and the booster recipe (rounds by early stopping, monotone constraints, tuned settings)."""
 
     spec: FeatureSpec
-    features: pd.DataFrame  # one row per row of the fold (period label other than LATER)
+    parts: dict[str, Part]
     choice: BoosterChoice
 
 
@@ -83,7 +83,8 @@ def _one_fold(
     }
 
 
-def _parts(rows: pd.DataFrame, features: pd.DataFrame, labels: np.ndarray) -> dict[str, Part]:
+def parts_of(rows: pd.DataFrame, features: pd.DataFrame, labels: np.ndarray) -> dict[str, Part]:
+    """The train, calibration and test periods of ``rows`` (and their ``features``)."""
     return {
         name: Part(
             rows[labels == name].reset_index(drop=True),
@@ -135,7 +136,7 @@ def backtest(
             log.warning("Backtest fold %d skipped: a period has only one outcome", k)
             continue
         inputs = prepare(labels)
-        parts = _parts(fold_rows, inputs.features, fold_labels)
+        parts = inputs.parts
         predicted = _one_fold(
             inputs.spec,
             parts[TRAIN],
@@ -210,7 +211,7 @@ def shuffled_cv(
         period[rest[:n_cal]] = CALIBRATION
         period = pd.concat([period, pd.Series(TEST, index=held)])
         labels = shuffled[schema.LEAD_ID].map(period).to_numpy(dtype=object)
-        parts = _parts(rows, features, labels)
+        parts = parts_of(rows, features, labels)
         predicted = _one_fold(
             spec,
             parts[TRAIN],

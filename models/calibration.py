@@ -105,12 +105,6 @@ def fit_calibrator(
             # no later period keeps (a higher score must never mean a lower probability): all
             # leads get the period's rate, as the isotonic fit does for a booster that ranks
             # nothing.
-            log.warning(
-                "Calibration: the booster ranks the %d calibration rows backwards (sigmoid "
-                "slope %.3f); its scores are not used, every lead gets the period's rate",
-                len(y),
-                a,
-            )
             rate = float(np.clip(np.average(y, weights=weight), 1e-6, 1 - 1e-6))
             a, b = 0.0, float(np.log(rate / (1 - rate)))
         return Calibrator("sigmoid", a=a, b=b)
@@ -146,7 +140,7 @@ def choose_calibrator(
     """Fit the requested method, or with ``auto`` the one with the lower cross-validated
     log loss on the calibration rows (folds grouped by lead)."""
     if requested != "auto":
-        return fit_calibrator(requested, raw, y, weight), {}
+        return _checked(fit_calibrator(requested, raw, y, weight), len(y)), {}
     n_groups = len(np.unique(groups))
     folds = min(5, n_groups)
     scores: dict[str, float] = {}
@@ -168,4 +162,15 @@ def choose_calibrator(
     if scores.get("isotonic", np.inf) < scores.get("sigmoid", np.inf):
         chosen = "isotonic"
     log.info("Calibration: %s (cross-validated log loss %s)", chosen, scores or "n/a")
-    return fit_calibrator(chosen, raw, y, weight), scores
+    return _checked(fit_calibrator(chosen, raw, y, weight), len(y)), scores
+
+
+def _checked(calibrator: Calibrator, rows: int) -> Calibrator:
+    """Say so when the calibration found no ranking to use (see ``fit_calibrator``)."""
+    if calibrator.method == "sigmoid" and calibrator.a == 0.0:
+        log.warning(
+            "Calibration: the booster does not rank the %d calibration rows (or ranks them "
+            "backwards); its scores are not used, every lead gets the period's rate",
+            rows,
+        )
+    return calibrator

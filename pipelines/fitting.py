@@ -17,7 +17,13 @@ from leadscore.features.leakage import Leak, excluded_features, find_leaks
 from leadscore.features.registry import Kind
 from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_of, training_rows
 from leadscore.features.timeutil import to_epoch_seconds
-from leadscore.models.backtest import BacktestResult, FoldInputs, PrepareFold, backtest
+from leadscore.models.backtest import (
+    BacktestResult,
+    FoldInputs,
+    PrepareFold,
+    backtest,
+    parts_of,
+)
 from leadscore.models.booster import baseline_proba, fit_baseline, to_matrix
 from leadscore.models.drift import DriftReference
 from leadscore.models.importance import by_segment, effects, importance_table
@@ -315,8 +321,8 @@ def fold_preparer(tables: Tables, config: Config, rows: pd.DataFrame, folds: int
         activities = tables.activities
         if activities is not None:
             activities = activities[activities[schema.LEAD_ID].isin(past)]
-            start = rows.loc[labels == TEST, ORDER_TIME].min()
-            if not config.export.row_order_is_time and np.isfinite(start):
+            start = rows.loc[labels == TEST, ORDER_TIME].min()  # epoch seconds, or a row
+            if not config.export.row_order_is_time and np.isfinite(start):  # position
                 began = pd.Timestamp(int(start), unit="s", tz="UTC")
                 activities = activities[activities[schema.OCCURRED_AT] < began]
         spec = fit_spec(
@@ -329,15 +335,9 @@ def fold_preparer(tables: Tables, config: Config, rows: pd.DataFrame, folds: int
         fold_rows, fold_labels = rows[used].reset_index(drop=True), labels[used]
         features = build_features(tables.leads, tables.activities, fold_rows, spec)
         spec, features, _ = gate_leaks(spec, fold_rows, features, fold_labels == TRAIN, config)
-        train, cal = (
-            Part(
-                fold_rows[fold_labels == name].reset_index(drop=True),
-                features[fold_labels == name].reset_index(drop=True),
-            )
-            for name in (TRAIN, CALIBRATION)
-        )
-        choice = choose_booster(spec, train, cal, config.lightgbm, tuning)
-        return FoldInputs(spec, features, choice)
+        parts = parts_of(fold_rows, features, fold_labels)
+        choice = choose_booster(spec, parts[TRAIN], parts[CALIBRATION], config.lightgbm, tuning)
+        return FoldInputs(spec, parts, choice)
 
     return prepare
 
