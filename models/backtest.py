@@ -20,7 +20,7 @@ from leadscore.models.calibration import fit_calibrator
 from leadscore.models.metrics import evaluate
 from leadscore.models.points import DEFAULT_POINTS, points
 from leadscore.models.recipe import BoosterChoice, Part, forward
-from leadscore.models.split import CALIBRATION, LATER, TEST, TRAIN, lead_order, rolling_folds
+from leadscore.models.split import CALIBRATION, TEST, TRAIN, lead_order, rolling_folds
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +127,8 @@ def backtest(
     labelled, how = rolling_folds(rows, folds, fold_share, calibration_share)
     frames = []
     for k, labels in enumerate(labelled, start=1):
-        used = labels != LATER
-        fold_rows, fold_labels = rows[used].reset_index(drop=True), labels[used]
         if any(
-            fold_rows.loc[fold_labels == name, "label"].nunique() < 2
-            for name in (TRAIN, CALIBRATION, TEST)
+            rows.loc[labels == name, "label"].nunique() < 2 for name in (TRAIN, CALIBRATION, TEST)
         ):
             log.warning("Backtest fold %d skipped: a period has only one outcome", k)
             continue

@@ -58,7 +58,7 @@ class Calibrator:
         y = np.quantile(np.asarray(fitted_for, dtype=float), q)
         knots = pd.DataFrame({"x": x, "y": y}).groupby("x", sort=True)["y"].mean()
         if len(knots) < 2:  # a booster that scores every row alike: nothing to carry
-            return replace(self, align_x=(), align_y=())
+            return self.unaligned()
         return replace(
             self,
             align_x=tuple(float(v) for v in knots.index),

@@ -16,10 +16,10 @@ import pandas as pd
 from leadscore.features import schema
 from leadscore.features.build import build_features
 from leadscore.features.snapshots import open_leads, rows_as_of
-from leadscore.models.backtest import BacktestResult, backtest, shuffled_cv
+from leadscore.models.backtest import BacktestResult, backtest, parts_of, shuffled_cv
 from leadscore.models.booster import baseline_proba
 from leadscore.models.metrics import evaluate
-from leadscore.models.recipe import Part, choose_booster
+from leadscore.models.recipe import choose_booster
 from leadscore.models.split import CALIBRATION, TRAIN, split_by_time
 from leadscore.pipelines import plots, tracking
 from leadscore.pipelines.config import Config
@@ -100,11 +100,7 @@ def backtest_job(
     contrast = None
     if shuffled:
         # The contrast a naive analyst would draw: one spec and recipe for all, folds at random.
-        parts = {
-            name: Part(rows[period == name].reset_index(drop=True),
-                       features[period == name].reset_index(drop=True))
-            for name in (TRAIN, CALIBRATION)
-        }  # fmt: skip
+        parts = parts_of(rows, features, period)
         choice = choose_booster(
             spec, parts[TRAIN], parts[CALIBRATION], config.lightgbm, config.tuning
         )
