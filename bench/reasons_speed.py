@@ -121,7 +121,9 @@ def boosters(spec: Any, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict:
     two threads crawl when another process shares the cores)."""
     default = LightGBMSettings(num_threads=1)
     cut = int(len(x) * 0.8)  # early stopping on the later rows, as the recipe does
-    recipe, _ = fit_booster(spec, (x[:cut], y[:cut], w[:cut]), (x[cut:], y[cut:], w[cut:]), default)
+    recipe, _, _ = fit_booster(
+        spec, (x[:cut], y[:cut], w[:cut]), (x[cut:], y[cut:], w[cut:]), default
+    )
     big = train_booster(spec, x, y, w, 300, LightGBMSettings(num_leaves=31, num_threads=1))
     return {"default (15 leaves, early stopping)": recipe, "31 leaves x 300 rounds": big}
 

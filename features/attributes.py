@@ -1,6 +1,14 @@
 """Columns of the leads table beyond the contract: numeric, categorical or date attributes
 are used directly (this is how flat exports with pre-aggregated engagement work); ID-like,
-free-text and personal-data columns are dropped with a note. Config can override any role."""
+free-text and personal-data columns are dropped with a note. Config can override any role.
+
+What this module promises: a role is a pure function of a column's name and values, never of
+the data set it came from, and every dropped column gets a note saying why. Personal data
+(known by its name, or by its values: e-mail addresses, phone numbers) and free text are
+never used; the one exception is a handful of repeated values under a personal-sounding
+name, which identify nobody (never for names of people). Free text means words; a single
+token (a UUID, a hash, ``LP-00123``) is an id when nearly unique, a category when it
+repeats."""
 
 from __future__ import annotations
 
@@ -27,6 +35,18 @@ RESERVED = frozenset(
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
 _PHONE = re.compile(r"^\+?[\d\s()./-]{7,}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_WORD = r"\S*[^\W\d_]\S*"  # a whitespace-separated word with a letter in it
+
+# Thresholds of the value rules: properties of kinds of values, not fitted to a data set.
+FEW_VALUES = 20  # a handful: size bands, area types, flags, tiers rarely exceed 20 values
+ANONYMOUS_ROWS = 10  # a value held by this many rows points at nobody (k-anonymity, k = 10)
+EVIDENCE_ROWS = 100  # rows needed before repeated values outweigh what a name says
+PHONE_DIGITS = 7  # the shortest subscriber numbers have 7 digits
+PHONE_SHARE = 0.5  # phones belong to people: at least half the values distinct
+TOKEN_SHARE = 0.95  # share of cells without whitespace (or with a digit) for a code column
+ID_SHARE = 0.9  # nearly one value per row: an id, nothing to learn from
+CODE_REPEATS = 2.0  # codes seen on average at least twice per value are categories
+FREE_TEXT_WORDS = 3.0  # mean words per cell of free text
 
 # Personal-data fields by their name, as CRMs name them (HubSpot `firstname`, Salesforce
 # `LastName`, `MobilePhone`, `Street`...): a column of first names repeats enough to look
@@ -46,6 +66,12 @@ _PERSONAL_WORDS = {
     "ip": "network addresses", "ipaddress": "network addresses",
     "notes": "free text", "note": "free text", "comment": "free text",
     "comments": "free text", "description": "free text", "message": "free text",
+    # German CRM exports
+    "vorname": "names", "nachname": "names", "anrede": "names", "telefon": "phone numbers",
+    "handy": "phone numbers", "mobil": "phone numbers", "strasse": "addresses",
+    "adresse": "addresses", "anschrift": "addresses", "plz": "addresses",
+    "postleitzahl": "addresses", "geburtsdatum": "birth dates", "notiz": "free text",
+    "notizen": "free text", "kommentar": "free text", "bemerkung": "free text",
 }  # fmt: skip
 _CHANNELS = {"phone numbers", "e-mail addresses"}
 _NOT_PERSONAL_BEFORE_NAME = {
@@ -124,12 +150,54 @@ def parse_numbers(values: pd.Series) -> pd.Series:
 
 
 def infer_role(values: pd.Series, max_categories: int) -> ColumnRole:
+    """The role of one extra column, from its values and its name. A name that says
+    personal data wins, except over a handful of repeated values (``repeated_categories``):
+    a ``zip_code`` column of Urban / Suburban / Rural identifies nobody. Names of people
+    never give way: a surname repeated over many leads is still a surname."""
     name = str(values.name)
-    present = present_text(values)
     field = personal_field(name)
-    # "Do Not Email", "phone_opt_out": a yes/no flag about a channel is not the channel.
-    if field is not None and (field not in _CHANNELS or present.nunique() > 3):
-        return ColumnRole(name, Role.IGNORE, f"personal data: {field} (by its name)")
+    by_name = ColumnRole(name, Role.IGNORE, f"personal data: {field} (by its name)")
+    if field == "names":
+        return by_name
+    present = present_text(values)
+    by_values = _role_by_values(name, values, present, max_categories)
+    distinct = present.nunique()
+    # "Do Not Email", "phone_opt_out": a yes/no flag about a channel is not the channel, and
+    # neither are "Email Clicks" counts: a channel's name needs the channel in its values.
+    if field is None or (field in _CHANNELS and (distinct <= 3 or not _shows(field, present))):
+        return by_values
+    if by_values.role is Role.CATEGORICAL and repeated_categories(present):
+        return ColumnRole(
+            name,
+            Role.CATEGORICAL,
+            f"{distinct} repeated values: the name suggests personal data ({field}), but the "
+            f"values are repeated categories (each held by {ANONYMOUS_ROWS}+ rows), which "
+            "identify nobody",
+        )
+    return by_name
+
+
+def _shows(channel: str, present: pd.Series) -> bool:
+    """Do the values hold the channel the name speaks of (e-mail addresses, phone numbers)?"""
+    sample = present.head(2000)
+    if channel == "e-mail addresses":
+        return bool(sample.str.contains("@", regex=False).mean() >= 0.5)
+    return bool((sample.str.count(r"\d") >= PHONE_DIGITS).mean() >= 0.5)
+
+
+def repeated_categories(present: pd.Series) -> bool:
+    """A handful of values (at most FEW_VALUES), each held by at least ANONYMOUS_ROWS of
+    at least EVIDENCE_ROWS rows: values that identify nobody, whatever the column's name."""
+    if len(present) < EVIDENCE_ROWS:
+        return False
+    counts = present.value_counts()
+    return len(counts) <= FEW_VALUES and int(counts.min()) >= ANONYMOUS_ROWS
+
+
+def _role_by_values(
+    name: str, values: pd.Series, present: pd.Series, max_categories: int
+) -> ColumnRole:
+    """The role the values alone give a column (``present``: its present cells as text)."""
     n = len(values)
     if present.empty:
         return ColumnRole(name, Role.IGNORE, "always empty")
@@ -151,14 +219,26 @@ def infer_role(values: pd.Series, max_categories: int) -> ColumnRole:
         return ColumnRole(name, Role.DATE, "ISO dates")
     if sample.str.match(_EMAIL).mean() >= 0.5:
         return ColumnRole(name, Role.IGNORE, "personal data: e-mail addresses")
-    if sample.str.match(_PHONE).mean() >= 0.5:
+    phone_shaped = sample.str.match(_PHONE) & (sample.str.count(r"\d") >= PHONE_DIGITS)
+    if phone_shaped.mean() >= 0.5 and (unique_share >= PHONE_SHARE or distinct > FEW_VALUES):
         return ColumnRole(name, Role.IGNORE, "personal data: phone numbers")
     few = distinct <= max_categories * 2 and (unique_share <= 0.5 or len(present) < 20)
     if few or unique_share <= 0.02:
         return ColumnRole(name, Role.CATEGORICAL, f"{distinct} distinct values")
-    if sample.str.len().mean() >= 30 or sample.str.count(" ").mean() >= 4:
+    single_token = ~sample.str.contains(r"\s")
+    if single_token.mean() >= TOKEN_SHARE:
+        if unique_share >= ID_SHARE:
+            return ColumnRole(name, Role.IGNORE, f"ID-like: {distinct} distinct codes in {n} rows")
+        coded = sample.str.contains(r"\d").mean() >= TOKEN_SHARE
+        if coded and unique_share <= 1 / CODE_REPEATS:
+            return ColumnRole(
+                name,
+                Role.CATEGORICAL,
+                f"codes with repeats: {distinct} distinct values, rare ones pooled",
+            )
+    elif sample.str.count(_WORD).mean() >= FREE_TEXT_WORDS:
         return ColumnRole(name, Role.IGNORE, "free text")
-    if unique_share >= 0.9:
+    if unique_share >= ID_SHARE:
         return ColumnRole(name, Role.IGNORE, f"ID-like: {distinct} distinct values in {n} rows")
     return ColumnRole(name, Role.IGNORE, f"text with too many distinct values ({distinct})")
 

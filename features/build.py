@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadscore.features import schema, text
 from leadscore.features.activity import ActivityStats, ChunkEvents, EventFlags
@@ -87,6 +87,12 @@ class FeatureSettings(BaseModel):
         default_factory=dict,
         description="Override the inferred role of extra lead columns.",
     )
+
+    @field_validator("column_roles", "synonyms", mode="before")
+    @classmethod
+    def _empty_section(cls, value: object) -> object:
+        """A YAML key whose entries are all commented out reads as null: no entries."""
+        return {} if value is None else value
 
 
 @dataclass(frozen=True)

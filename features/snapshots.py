@@ -5,7 +5,9 @@ scored about 90 times. Training rows mimic that population: a closed lead gets o
 every point of a fixed calendar grid (every ``every_days`` days, at midnight UTC) that falls
 strictly between its ``created_at`` and its ``closed_at``. Long-lived leads are thinned to
 ``max_rows_per_lead`` rows with weights that keep their share. The grid does not depend on
-the data, so new data never moves old rows.
+the data, so new data never moves old rows. Every closed lead contributes: one decided
+within a grid step (a call answered the same day) gets one row in the middle of its life,
+weighted by the share of a step it was open.
 """
 
 from __future__ import annotations
@@ -78,6 +80,21 @@ def training_rows(
 
     single_pos: list[np.ndarray] = []
     single_as_of: list[np.ndarray] = []
+    single_weight: list[np.ndarray] = []
+    # Decided within one grid step: one row in the middle of its life, weighted by the share
+    # of a step it was open (at least a day's worth): the chance a nightly run sees it open.
+    short = both & (counts == 0)
+    if short.any():
+        log.info(
+            "%d closed leads were open for less than one %d-day grid step: one row each, as "
+            "of the middle of its life, weighted by the share of a step it was open",
+            int(short.sum()),
+            every_days,
+        )
+        life = np.maximum(closed_at[short] - created[short], 0.0)
+        single_pos.append(np.flatnonzero(short))
+        single_as_of.append(created[short] + life / 2)
+        single_weight.append(np.minimum(np.maximum(life, SECONDS_PER_DAY) / step, 1.0))
     no_close = ~np.isnan(created) & np.isnan(closed_at)
     if no_close.any():
         log.warning(
@@ -88,6 +105,7 @@ def training_rows(
         )
         single_pos.append(np.flatnonzero(no_close))
         single_as_of.append(np.minimum(created[no_close] + horizon, end))
+        single_weight.append(np.ones(int(no_close.sum())))
     no_create = np.isnan(created) & ~np.isnan(closed_at)
     if no_create.any():
         log.warning(
@@ -98,6 +116,7 @@ def training_rows(
         )
         single_pos.append(np.flatnonzero(no_create))
         single_as_of.append(closed_at[no_create] - horizon)
+        single_weight.append(np.ones(int(no_create.sum())))
     neither = np.isnan(created) & np.isnan(closed_at)
     if neither.any():
         log.info(
@@ -107,20 +126,12 @@ def training_rows(
         )
         single_pos.append(np.flatnonzero(neither))
         single_as_of.append(np.full(int(neither.sum()), end))
+        single_weight.append(np.ones(int(neither.sum())))
     if single_pos:
-        extra_pos = np.concatenate(single_pos)
-        lead_pos = np.concatenate([lead_pos, extra_pos])
+        lead_pos = np.concatenate([lead_pos, *single_pos])
         as_of = np.concatenate([as_of, *single_as_of])
-        weight = np.concatenate([weight, np.ones(len(extra_pos))])
+        weight = np.concatenate([weight, *single_weight])
 
-    short = int((both & (counts == 0)).sum())
-    if short:
-        log.info(
-            "%d closed leads were open for less than one %d-day grid step and give no row "
-            "(a nightly run would rarely see them open)",
-            short,
-            every_days,
-        )
     order_time = np.where(np.isnan(closed_at), created, closed_at)
     rows = pd.DataFrame(
         {

@@ -59,15 +59,22 @@ def booster_params(settings: Any, monotone: list[int] | None = None) -> dict[str
     }
 
 
+SHORT_PATIENCE = 50  # the early stop a slowly creeping validation AUC is compared with
+
+
 def fit_booster(
     spec: FeatureSpec,
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     valid: tuple[np.ndarray, np.ndarray, np.ndarray],
     settings: Any,
     monotone: list[int] | None = None,
-) -> tuple[lgb.Booster, int]:
+) -> tuple[lgb.Booster, int, int]:
     """Find the number of rounds by early stopping on ``valid`` (later in time than
-    ``train``), then refit on both with that many rounds. Returns (booster, rounds)."""
+    ``train``), then refit on both with that many rounds. Returns (booster, rounds, the
+    rounds a patience of ``SHORT_PATIENCE`` would have stopped at): on a slowly creeping
+    validation AUC the long patience finds the better model, on a drifting one the short; the
+    caller judges the two on later data (``booster.predict(num_iteration=...)`` of the first
+    rounds is exactly the shorter booster)."""
     params = booster_params(settings, monotone)
     categorical = [i for i, n in enumerate(spec.feature_names) if n in spec.categories]
     names = spec.feature_names
@@ -82,16 +89,26 @@ def fit_booster(
             free_raw_data=False,
         )
 
+    history: dict[str, dict[str, list[float]]] = {}
     probe = lgb.train(
         params,
         dataset(*train),
         num_boost_round=settings.n_estimators,
         valid_sets=[dataset(*valid)],
-        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+        callbacks=[
+            lgb.early_stopping(settings.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(history),
+        ],
     )
     rounds = max(int(probe.best_iteration or settings.n_estimators), 10)
+    curve: list[float] = next(iter(history.values()), {}).get("auc", [])
+    short = max(min(_early_stop(curve, SHORT_PATIENCE), rounds), 10)
     log.info(
-        "LightGBM: %d rounds (early stopping on the later part of the training period)", rounds
+        "LightGBM: %d rounds (early stopping on the later part of the training period; a "
+        "patience of %d would stop at %d)",
+        rounds,
+        SHORT_PATIENCE,
+        short,
     )
     booster = train_booster(
         spec,
@@ -102,7 +119,23 @@ def fit_booster(
         settings,
         monotone,
     )
-    return booster, rounds
+    return booster, rounds, short
+
+
+def _early_stop(curve: list[float], patience: int) -> int:
+    """The best round (1-based) early stopping with ``patience`` picks on an AUC curve."""
+    best, best_round = -np.inf, 0
+    for i, value in enumerate(curve):
+        if value > best:
+            best, best_round = value, i
+        elif i - best_round >= patience:
+            break
+    return best_round + 1 if curve else 0
+
+
+def truncated(booster: lgb.Booster, rounds: int) -> lgb.Booster:
+    """The booster's first ``rounds`` trees: exactly the booster trained for that many."""
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
 
 
 def train_booster(

@@ -19,7 +19,7 @@ from leadscore.features import schema
 from leadscore.features.build import FeatureSpec
 from leadscore.features.registry import Group, Stat
 from leadscore.features.snapshots import LABEL, WEIGHT
-from leadscore.models.booster import fit_booster, to_matrix, train_booster
+from leadscore.models.booster import fit_booster, to_matrix, train_booster, truncated
 from leadscore.models.calibration import Calibrator, choose_calibrator, fit_calibrator
 from leadscore.models.settings import LightGBMSettings, ThresholdSettings, TuningSettings
 from leadscore.models.split import latest_leads_mask
@@ -81,19 +81,40 @@ def _constraints(spec: FeatureSpec, on: bool) -> list[int] | None:
     return [1 if name in increasing else 0 for name in spec.feature_names]
 
 
+ROUNDS_TOLERANCE = 0.002  # relative log loss the longer booster must gain to be kept
+
+
 def _fit(
-    spec: FeatureSpec, part: Part, settings: LightGBMSettings, constraints: list[int] | None
+    spec: FeatureSpec,
+    part: Part,
+    settings: LightGBMSettings,
+    constraints: list[int] | None,
+    later: Part,
 ) -> tuple[lgb.Booster, int]:
+    """Fit on ``part`` with the rounds early stopping finds on its latest fifth; where a
+    short patience would have stopped earlier, the two round counts are judged on ``later``
+    (the calibration period) by calibrated log loss: the longer one is kept only when it is
+    better there by more than ``ROUNDS_TOLERANCE`` (a validation AUC that creeps up slowly
+    wants the long patience; gains that do not carry into the next period, as in a drifting
+    world, are noise, and fewer rounds are the simpler model)."""
     late = latest_leads_mask(part.rows, 0.2)
     matrix = to_matrix(part.x, spec)
     y, w = part.y, part.w
-    return fit_booster(
+    booster, rounds, short = fit_booster(
         spec,
         (matrix[~late], y[~late], w[~late]),
         (matrix[late], y[late], w[late]),
         settings,
         constraints,
     )
+    if short >= rounds:
+        return booster, rounds
+    shorter = truncated(booster, short)
+    long_loss = _calibrated_log_loss(booster, spec, later)
+    if _calibrated_log_loss(shorter, spec, later) <= long_loss * (1 + ROUNDS_TOLERANCE):
+        log.info("LightGBM: %d rounds judged better than %d on the later period", short, rounds)
+        return shorter, short
+    return booster, rounds
 
 
 def _calibrated_log_loss(booster: lgb.Booster, spec: FeatureSpec, part: Part) -> float:
@@ -131,12 +152,12 @@ def choose_booster(
     want = settings.monotone
     constrained = _constraints(spec, want != "never")
     if constrained is None:
-        booster, rounds = _fit(spec, train, settings, None)
+        booster, rounds = _fit(spec, train, settings, None, calibration)
         return BoosterChoice(booster, rounds, settings, False, tuple(notes))
-    booster, rounds = _fit(spec, train, settings, constrained)
+    booster, rounds = _fit(spec, train, settings, constrained, calibration)
     if want == "always":
         return BoosterChoice(booster, rounds, settings, True, tuple(notes))
-    free, free_rounds = _fit(spec, train, settings, None)
+    free, free_rounds = _fit(spec, train, settings, None, calibration)
     cost_with, cost_without = (
         _calibrated_log_loss(booster, spec, calibration),
         _calibrated_log_loss(free, spec, calibration),
@@ -252,7 +273,7 @@ def tune(
                 "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
             }
         )
-        booster, _ = _fit(spec, train, candidate, None)
+        booster, _ = _fit(spec, train, candidate, None, calibration)
         return _calibrated_log_loss(booster, spec, calibration)
 
     study = optuna.create_study(

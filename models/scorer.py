@@ -1,6 +1,8 @@
 """Everything learned, in one artifact: the feature spec (vocabularies), the booster, the
-calibrator and the tier thresholds. Saved as JSON plus LightGBM's own text format (no
-pickle), loaded only through the MLflow registry by the jobs."""
+calibrator and the tier thresholds, with how the training export was read (its column
+mapping, outcome spellings and export facts), so that the same raw export scores without the
+training config. Saved as JSON plus LightGBM's own text format (no pickle), loaded only
+through the MLflow registry by the jobs."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ ARTIFACT_FORMAT = 1
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
 JUDGED_BOOSTER_FILE = "booster_judged.txt"
+READING = "reading"  # metadata key: the config sections that read the training export
 
 
 class IncompatibleModelError(RuntimeError):
@@ -44,6 +47,14 @@ class LeadScoringModel:
     # champion gate compares a challenger with this one, on leads neither has learned from.
     judged: lgb.Booster | None = None
     _explainer: PathExplainer | None = field(default=None, init=False, repr=False)
+
+    @property
+    def reading(self) -> dict[str, Any] | None:
+        """The config sections that read the training export (``columns``,
+        ``outcome_values``, ``export``) as plain values; None for a model stored before
+        models kept them."""
+        stored = self.metadata.get(READING)
+        return stored if isinstance(stored, dict) else None
 
     # -- prediction -------------------------------------------------------------------
     def matrix(self, features: pd.DataFrame) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadscore.models.thresholds import RATE_POLICIES, Policy
+from leadscore.models.thresholds import ODDS_POLICY, RATE_POLICIES, Policy
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -40,7 +40,13 @@ class LightGBMSettings(BaseModel):
     subsample: float = Field(default=0.8, gt=0.0, le=1.0)
     colsample_bytree: float = Field(default=0.5, gt=0.0, le=1.0)
     reg_lambda: float = Field(default=1.0, ge=0.0)
-    early_stopping_rounds: int = Field(default=50, ge=1)
+    early_stopping_rounds: int = Field(
+        default=200,
+        ge=1,
+        description="Rounds without a better validation ROC AUC before stopping: AUC creeps "
+        "up slowly and noisily at this learning rate, and a short patience stops far too early "
+        "(in-vehicle coupon: 48 rounds, ROC AUC 0.78; with 200: 0.83).",
+    )
     seed: int = 7
     num_threads: int = Field(default=2, ge=1)
     monotone: Literal["auto", "always", "never"] = Field(
@@ -69,13 +75,28 @@ class TierPolicy(BaseModel):
 
     model_config = _FROZEN
 
-    policy: Literal["win_rate", "capture_share", "top_share", "capacity", "expected_value"]
+    policy: Literal[
+        "odds_ratio", "win_rate", "capture_share", "top_share", "capacity", "expected_value"
+    ]
     target: float | None = Field(default=None, gt=0.0)
     deal_value: float | None = Field(default=None, gt=0.0)
     cost: float | None = Field(default=None, ge=0.0)
+    max_share: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="odds_ratio only: the tier holds at most this share of leads (the best).",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> TierPolicy:
+        if self.policy == ODDS_POLICY and (self.target is None or self.target <= 1):
+            raise ValueError(
+                "policy odds_ratio needs a target above 1: how many times the average lead's "
+                "odds of closing a lead must have to reach the tier"
+            )
+        if self.max_share is not None and self.policy != ODDS_POLICY:
+            raise ValueError(f"max_share applies to policy odds_ratio only, not {self.policy}")
         if self.policy in RATE_POLICIES and (self.target is None or self.target > 1):
             raise ValueError(f"policy {self.policy} needs a target between 0 and 1")
         if self.policy == "capacity" and self.target is None:
@@ -85,17 +106,31 @@ class TierPolicy(BaseModel):
         return self
 
     def as_policy(self) -> Policy:
-        return Policy(self.policy, self.target, self.deal_value, self.cost)
+        return Policy(self.policy, self.target, self.deal_value, self.cost, self.max_share)
 
 
 class ThresholdSettings(BaseModel):
+    """Default: SQL leads have at least 3 times the average lead's odds of closing and are at
+    most 30% of leads; MQL leads, below SQL, at least 1.5 times (see
+    ``leadscore.models.thresholds``)."""
+
     model_config = _FROZEN
 
-    sql: TierPolicy = TierPolicy(policy="win_rate", target=0.5)
-    mql: TierPolicy = TierPolicy(policy="capture_share", target=0.9)
+    sql: TierPolicy = TierPolicy(policy="odds_ratio", target=3.0, max_share=0.3)
+    mql: TierPolicy = TierPolicy(policy="odds_ratio", target=1.5)
     min_tier_rows: int = Field(
         default=30, ge=1, description="A tier needs this many held-out rows to be trusted."
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdSettings:
+        both = self.sql.policy == self.mql.policy == ODDS_POLICY
+        if both and (self.mql.target or 0.0) >= (self.sql.target or 0.0):
+            raise ValueError(
+                f"thresholds: MQL's odds_ratio target ({self.mql.target:g}) must be below "
+                f"SQL's ({self.sql.target:g}), or SQL would not stand out from MQL"
+            )
+        return self
 
 
 class BacktestSettings(BaseModel):

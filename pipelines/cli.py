@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from leadscore.pipelines.config import Config, ConfigError, load_config
+from leadscore.pipelines.config import Config, ConfigError, load_config, with_outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
 SPARK_CATALOG = "spark"  # --output-db value meaning "a table in the Spark session's catalog"
@@ -121,23 +121,43 @@ def generate(
     truth: Annotated[
         bool, typer.Option("--truth/--no-truth", help="Also write truth.csv with every outcome.")
     ] = False,
+    dialect: Annotated[
+        str,
+        typer.Option(
+            "--dialect",
+            help="Export kind: canonical (the data contract), hubspot, salesforce, marketo, "
+            "pipedrive, flat (one row per lead, no activities.csv) or german; each but "
+            "canonical plants the traps real exports have.",
+        ),
+    ] = "canonical",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Write a synthetic CRM export (leads.csv, activities.csv) in the data contract."""
+    """Write a synthetic CRM export (leads.csv, activities.csv) in the data contract, or as
+    a CRM of the export zoo writes it (--dialect)."""
     _setup_logging(quiet, verbose)
+    from leadscore.pipelines.dialects import DIALECTS, describe, write_export
     from leadscore.pipelines.synthetic import generate as make_world
-    from leadscore.pipelines.synthetic import write_world
     from leadscore.pipelines.tables import parse_as_of
+
+    if dialect not in DIALECTS:
+        raise typer.BadParameter(
+            f"unknown dialect {dialect!r}; expected one of {', '.join(DIALECTS)}",
+            param_hint="--dialect",
+        )
 
     def job() -> None:
         world = make_world(leads, seed, parse_as_of(now))
-        paths = write_world(world, out, with_truth=truth)
+        paths = write_export(world, out, dialect, with_truth=truth)
         n_open = int((world.leads["outcome"] == "").sum())
+        flat = all(p.name != "activities.csv" for p in paths)
+        acts = "no activities table" if flat else f"{len(world.activities)} activities"
         console.print(
             f"Wrote {len(world.leads)} leads ({n_open} open as of {world.now.date()}) and "
-            f"{len(world.activities)} activities: " + ", ".join(str(p) for p in paths)
+            f"{acts}: " + ", ".join(str(p) for p in paths)
         )
+        if dialect != "canonical":
+            console.print(describe(dialect), highlight=False)
 
     _run(job)
 
@@ -152,6 +172,21 @@ DbOpt = Annotated[
         "Keep passwords in the environment variable.",
     ),
 ]
+
+
+OutcomeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--outcome",
+        help="The export's outcome column, when inspect found more than one candidate "
+        "(overrides the config's mapping and settles its outcome question).",
+    ),
+]
+
+
+def _config_with(path: Path | None, outcome: str | None) -> Config:
+    config = load_config(path)
+    return with_outcome(config, outcome) if outcome else config
 
 
 @app.command()
@@ -170,6 +205,7 @@ def train(
     ] = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
+    outcome: OutcomeOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -181,7 +217,7 @@ def train(
     from leadscore.pipelines.train import train as run_train
 
     def job() -> None:
-        cfg = load_config(config)
+        cfg = _config_with(config, outcome)
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
         uri = tracking.configure_tracking()
@@ -342,13 +378,16 @@ def score(
     from leadscore.pipelines.targets import as_target
 
     def job() -> int:
-        cfg = load_config(config)
+        # No --config: the export is read as the model's training export was (its stored
+        # column mapping, outcome spellings and export settings); the rest is defaults.
+        given = load_config(config) if config is not None else None
+        cfg = given or Config()
         when = parse_as_of(as_of)
         if engine not in ("local", "spark"):
             raise InputError("--engine", f"unknown engine {engine!r}", expected="local or spark")
         if engine == "spark":
             return _score_on_spark(
-                leads, activities, when, output, output_db, db, model, spark_master, force, cfg
+                leads, activities, when, output, output_db, db, model, spark_master, force, given
             )
         target = as_target(output, output_db)
         leads_source = as_source(leads, db)
@@ -362,7 +401,7 @@ def score(
                 when,
                 target,
                 uri,
-                cfg,
+                given,
                 force=force,
                 progress=progress,
             )
@@ -420,7 +459,7 @@ def _score_on_spark(
     model: str | None,
     master: str | None,
     force: bool,
-    cfg: Config,
+    cfg: Config | None,
 ) -> int:
     from leadscore.pipelines import tracking
     from leadscore.pipelines.errors import InputError
@@ -439,7 +478,7 @@ def _score_on_spark(
         )
     session, spark_module = _spark()
     tracking.configure_tracking()
-    uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+    uri = model or f"models:/{(cfg or Config()).registry.model_name}@{tracking.CHAMPION}"
     result = spark_module.score_spark(
         session(master), leads, activities, when, output, uri, cfg, force=force, table=table
     )
@@ -527,7 +566,7 @@ def features(
     from leadscore.pipelines.errors import InputError
     from leadscore.pipelines.featuretable import write_feature_table, write_training_rows
     from leadscore.pipelines.score import output_format, write_atomic
-    from leadscore.pipelines.tables import parse_as_of
+    from leadscore.pipelines.tables import config_for_model, parse_as_of
 
     def job() -> None:
         cfg = load_config(config)
@@ -544,7 +583,11 @@ def features(
         spec = None
         if model is not None:
             tracking.configure_tracking()
-            spec = tracking.load_model(model).model.spec
+            resolved = tracking.load_model(model)
+            spec = resolved.model.spec
+            # no --config: read the export as the model's training export was read
+            given = cfg if config is not None else None
+            cfg = config_for_model(given, resolved.model.reading, resolved.label)
         if engine == "spark":
             session, spark = _spark()
             n, learned = spark.write_training_rows_spark(
@@ -586,6 +629,14 @@ def inspect(
         typer.Option("--write-config", help="Where to write the starter config."),
     ] = Path("leadscore-starter.yaml"),
     config: ConfigOpt = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(
+            "--outcome",
+            help="The outcome column, when inspect found more than one candidate: the leak "
+            "checks then run against it and the starter config maps it.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -598,7 +649,7 @@ def inspect(
     def job() -> None:
         cfg = load_config(config)
         found = inspect_export(
-            as_source(leads, db), as_source(activities, db) if activities else None, cfg
+            as_source(leads, db), as_source(activities, db) if activities else None, cfg, outcome
         )
         console.print(
             f"[bold]{found.source}[/]: {found.rows:,} rows, {len(found.columns)} columns, "
@@ -611,14 +662,21 @@ def inspect(
             table.add_row(*row)
         console.print(table)
         if found.outcome_column is not None:
-            outcome = Table(title=f"Outcome: column {found.outcome_column!r}")
-            outcome.add_column("value")
-            outcome.add_column("rows", justify="right")
-            outcome.add_column("read as")
+            values = Table(title=f"Outcome: column {found.outcome_column!r}")
+            values.add_column("value")
+            values.add_column("rows", justify="right")
+            values.add_column("read as")
             for value, n in found.outcome_counts.items():
                 key = str(value).strip().lower()
-                outcome.add_row(str(value), str(n), found.outcome_mapping.get(key, "open"))
-            console.print(outcome)
+                values.add_row(str(value), str(n), found.outcome_mapping.get(key, "open"))
+            console.print(values)
+        if len(found.outcome_candidates) > 1:
+            ranked = Table(title="Outcome candidates (the evidence weighed for each)")
+            for name in ("column", "score", "evidence"):
+                ranked.add_column(name)
+            for c in found.outcome_candidates[:5]:
+                ranked.add_row(c.column, f"{c.score:.1f}", "; ".join(c.evidence))
+            console.print(ranked)
         for leak in found.leaks:
             console.print(
                 f"[bold red]likely leak[/] {leak.column!r}: {leak.reason}", highlight=False
@@ -626,6 +684,11 @@ def inspect(
         if found.placeholders:
             shown = ", ".join(f"{k!r} ({v})" for k, v in found.placeholders.items())
             console.print(f"Read as missing (CRM placeholders): {shown}", highlight=False)
+        for question in found.questions:
+            console.print(
+                f"[bold yellow]question[/] {question.column!r}: {question.reason}",
+                highlight=False,
+            )
         for line in found.readiness:
             console.print(f"[yellow]readiness:[/] {line}", highlight=False)
         write_config.parent.mkdir(parents=True, exist_ok=True)
@@ -696,7 +759,9 @@ def explain(
     from leadscore.pipelines.tables import parse_as_of
 
     def job() -> None:
-        cfg = load_config(config)
+        # No --config: the export is read as the model's training export was.
+        given = load_config(config) if config is not None else None
+        cfg = given or Config()
         when = parse_as_of(as_of)
         tracking.configure_tracking()
         uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
@@ -706,7 +771,7 @@ def explain(
             as_source(activities, db) if activities is not None else None,
             when,
             uri,
-            cfg,
+            given,
         )
         status = "open" if found.is_open else "already closed at that time"
         table = Table(
@@ -780,6 +845,7 @@ def backtest(
             help="Also run a shuffled 5-fold cross-validation, to see what a random split claims.",
         ),
     ] = False,
+    outcome: OutcomeOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -790,7 +856,7 @@ def backtest(
     from leadscore.pipelines.evaluation import backtest_job
 
     def job() -> None:
-        cfg = load_config(config)
+        cfg = _config_with(config, outcome)
         tracking.configure_tracking()
         report = backtest_job(leads, activities, cfg, shuffled)
         history = report.history

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leadscore.features import schema
 from leadscore.features.build import FeatureSettings
@@ -47,6 +54,7 @@ class OutcomeSpellings(BaseModel):
         "converted",
         "customer",
         "gewonnen",
+        "closed - converted",  # Salesforce lead status
     )
     lost: tuple[str, ...] = (
         "lost",
@@ -63,8 +71,29 @@ class OutcomeSpellings(BaseModel):
         "unqualified",
         "not converted",
         "verloren",
+        "closed - not converted",  # Salesforce lead status
+        "bad timing",  # HubSpot lead status
     )
-    open: tuple[str, ...] = ("", "open", "in progress", "working", "new", "nan", "none", "null")
+    open: tuple[str, ...] = (
+        "",
+        "open",
+        "in progress",
+        "working",
+        "new",
+        "nan",
+        "none",
+        "null",
+        "offen",
+        "open - not contacted",  # Salesforce lead status
+        "working - contacted",
+        "attempted to contact",  # HubSpot lead status
+        "connected",
+        "open deal",
+        "inquiry",  # lifecycle stages before the outcome (Marketo, HubSpot)
+        "mql",
+        "sql",
+        "opportunity",
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> OutcomeSpellings:
@@ -85,9 +114,16 @@ class ColumnMapping(BaseModel):
     leads: dict[str, str] = Field(default_factory=dict)
     activities: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("leads", "activities", mode="before")
+    @classmethod
+    def _empty_section(cls, value: object) -> object:
+        """A YAML key whose entries are all commented out reads as null: no entries."""
+        return {} if value is None else value
+
 
 class ExportSettings(BaseModel):
-    """Facts about an export that its columns cannot tell."""
+    """Facts about an export that its columns cannot tell, and how many faulty rows of its
+    leads table to set aside before refusing it."""
 
     model_config = _FROZEN
 
@@ -98,6 +134,33 @@ class ExportSettings(BaseModel):
     row_order_is_time: bool = Field(
         default=False,
         description="Rows are in time order (no timestamps): split forward by row position.",
+    )
+    max_rejected_share: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Leads-table rows with a row-level fault (empty or duplicate lead_id, "
+        "unparsable created_at / closed_at, unknown outcome, closed_at before created_at) are "
+        "set aside as rejects with the reason while they are at most this share of the rows; "
+        "more stop the job (exit code 2). 0 stops it at the first such row.",
+    )
+
+
+class Questions(BaseModel):
+    """Choices `inspect` could not make from the data. `train` and `backtest` stop (exit 2)
+    until each is settled by the user; nothing is guessed."""
+
+    model_config = _FROZEN
+
+    outcome: tuple[str, ...] = Field(
+        default=(),
+        description="Columns that could each be the outcome: map the right one onto `outcome` "
+        "under columns.leads (or pass --outcome COLUMN).",
+    )
+    known_before_outcome: tuple[str, ...] = Field(
+        default=(),
+        description="Columns that may be recorded at or after the outcome: give each a role "
+        "under features.column_roles (ignore, or numeric / categorical to use it).",
     )
 
 
@@ -161,6 +224,7 @@ class Config(BaseModel):
     columns: ColumnMapping = ColumnMapping()
     outcome_values: OutcomeSpellings = OutcomeSpellings()
     export: ExportSettings = ExportSettings()
+    questions: Questions = Questions()
     features: FeatureSettings = FeatureSettings()
     leakage: LeakageSettings = LeakageSettings()
     minimum_data: MinimumData = MinimumData()
@@ -184,6 +248,55 @@ class Config(BaseModel):
                 f"expected some of {sorted(allowed_activity)}"
             )
         return self
+
+
+def open_questions(config: Config) -> list[str]:
+    """The questions of ``config.questions`` not yet settled, each as one sentence to show."""
+    out = []
+    mapped = set(config.columns.leads.values())
+    if config.questions.outcome and schema.OUTCOME not in mapped:
+        candidates = ", ".join(repr(c) for c in config.questions.outcome)
+        out.append(
+            f"Which column is the outcome: {candidates}? Map it under `columns.leads` "
+            f'(e.g. "{config.questions.outcome[0]}": outcome) or pass --outcome COLUMN.'
+        )
+    settled = set(config.features.column_roles) | set(config.leakage.keep)
+    undecided = [c for c in config.questions.known_before_outcome if c not in settled]
+    if undecided:
+        names = ", ".join(repr(c) for c in undecided)
+        out.append(
+            f"Is {names} known before the outcome? Each separates won from lost so well on "
+            "its own that it may be recorded at or after the decision. Set its role under "
+            "`features.column_roles`: ignore (recorded afterwards) or numeric / categorical "
+            "(known before)."
+        )
+    return out
+
+
+def require_settled(config: Config) -> None:
+    """Stop (ConfigError, exit 2) while the config holds open questions: a model trained on
+    a guessed outcome or a leaking column is the worst result this tool can give."""
+    questions = open_questions(config)
+    if questions:
+        raise ConfigError(
+            "the config leaves a question open, so nothing is trained until it is answered: "
+            + " ".join(questions)
+        )
+
+
+def with_outcome(config: Config, column: str) -> Config:
+    """``config`` with ``column`` as the outcome (``--outcome``): it replaces any other
+    column mapped onto `outcome`, loses any role it had, and settles the outcome question."""
+    leads = {k: v for k, v in config.columns.leads.items() if v != schema.OUTCOME}
+    leads[column] = schema.OUTCOME
+    roles = {k: v for k, v in config.features.column_roles.items() if k != column}
+    return config.model_copy(
+        update={
+            "columns": config.columns.model_copy(update={"leads": leads}),
+            "questions": config.questions.model_copy(update={"outcome": ()}),
+            "features": config.features.model_copy(update={"column_roles": roles}),
+        }
+    )
 
 
 def load_config(path: Path | None) -> Config:

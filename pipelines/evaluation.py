@@ -22,7 +22,7 @@ from leadscore.models.metrics import evaluate
 from leadscore.models.recipe import choose_booster
 from leadscore.models.split import CALIBRATION, TRAIN, split_by_time
 from leadscore.pipelines import plots, tracking
-from leadscore.pipelines.config import Config
+from leadscore.pipelines.config import Config, require_settled
 from leadscore.pipelines.fitting import (
     check_enough,
     fit,
@@ -80,6 +80,7 @@ def backtest_job(
 ) -> BacktestReport:
     """`leadscore backtest`: the rolling-origin backtest alone (and, if asked, the shuffled
     cross-validation it should be compared with), logged to MLflow; nothing is registered."""
+    require_settled(config)
     tables = load_tables(leads_path, activities_path, config)
     source = str(leads_path)
     notes = check_enough(tables.leads, source, config)

@@ -14,7 +14,7 @@ from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError
 from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import load_tables
+from leadscore.pipelines.tables import config_for_model, load_tables
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,24 @@ def explain_lead(
     activities: Source | None,
     as_of: pd.Timestamp,
     model_uri: str,
-    config: Config,
+    config: Config | None,
 ) -> LeadExplanation:
+    """``config`` None (no --config): the export is read as the model's training export was
+    (the column mapping and outcome spellings stored with the model)."""
     resolved = tracking.load_model(model_uri)
     model = resolved.model
+    config = config_for_model(config, model.reading, resolved.label)
     tables = load_tables(leads, activities, config)
     match = tables.leads[schema.LEAD_ID] == lead_id.strip()
+    rejected = tables.lead_rejects[tables.lead_rejects[schema.LEAD_ID] == lead_id.strip()]
+    if not match.any() and len(rejected):
+        raise InputError(
+            leads.label,
+            f"lead {lead_id!r} was set aside: {rejected['reason'].iloc[0]}",
+            column=schema.LEAD_ID,
+            rows=[int(r) for r in rejected["row"]],
+            expected="a lead without row-level faults",
+        )
     if not match.any():
         raise InputError(
             leads.label, f"no lead with id {lead_id!r}", column=schema.LEAD_ID,

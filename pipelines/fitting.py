@@ -300,6 +300,15 @@ def gate_leaks(
     if excluded:
         spec = spec.without(excluded)
         features = features[spec.feature_names]
+    if not spec.feature_names:
+        gone = f": the leakage gate excluded {', '.join(excluded)}" if excluded else ""
+        raise InputError(
+            "training data",
+            f"no feature is left to learn from{gone}",
+            expected="at least one column or activity type known before the outcome; check "
+            "the column roles (`leadscore inspect` shows them) or keep a column the gate "
+            "excluded wrongly with `leakage.keep`",
+        )
     return spec, features, leaks
 
 
@@ -437,7 +446,13 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
             "weekly_inflow": inflow,
             "fingerprint": tables.fingerprint,
             "evaluation_metrics": metrics,
-            "tier_table": tiers_final.to_dict("records"),
+            # The promise shown to users and checked by `monitor`: measured out of time (the
+            # same policy's thresholds from the calibration period, realised on the most
+            # recent leads, which they never saw), not on the rows the thresholds came from.
+            "tier_table": tiers_test.to_dict("records"),
+            "tier_table_basis": "out of time: thresholds learned on the calibration period, "
+            "win rates on the most recent period",
+            "tier_table_in_sample": tiers_final.to_dict("records"),
         },
         drift=drift_reference(tables, spec, end, everything),
         judged=final.judged,

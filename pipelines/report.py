@@ -207,13 +207,15 @@ def _page(
         )
         parts.append("<p>What it learned from (closed leads, split forward in time):</p>")
         parts.append(_table(frame, percent=("win rate",)))
-    tiers = _read_csv(folder, "tier_table_registered_model.csv")
+    tiers = _read_csv(folder, "tier_table_test.csv")
     if tiers is not None:
         shown = tiers[[c for c in TIER_COLUMNS if c in tiers.columns]].rename(columns=TIER_COLUMNS)
         parts.append("<h2>The tiers and what they promise</h2>")
         parts.append(
-            "<p>Win rates of the most recent closed leads in each tier, with 95% bootstrap "
-            "confidence intervals.</p>"
+            "<p>Measured out of time: the tier policy learned its thresholds on the leads "
+            "before the most recent ones, and these are the win rates the most recent closed "
+            "leads then had in each tier (95% bootstrap confidence intervals). The registered "
+            "model's thresholds are learned the same way one period later.</p>"
         )
         parts.append(
             _table(

@@ -1,11 +1,14 @@
 """The batch scoring job: every lead open as of a date gets a probability, a tier and its
 reasons, stamped with the model version and the as-of time.
 
-The job is built to run unattended: it resolves the model first (no model, nothing done),
-refuses to overwrite an as-of's scores without ``--force``, holds the target's lock, scores
-in chunks of leads (memory follows the chunk, not the table), stages everything on local disk
-and publishes it in one step, then records the run in MLflow with feature drift against the
-training data."""
+The job is built to run unattended: it resolves the model first (no model, nothing done;
+the model also says how its training export was read, so the same raw export scores without
+the training config), refuses to overwrite an as-of's scores without ``--force``, holds the
+target's lock, scores in chunks of leads (memory follows the chunk, not the table), stages
+everything on local disk and publishes it in one step, then records the run in MLflow with
+feature drift against the training data. Leads with a row-level fault go to the rejects;
+more than ``export.max_rejected_share`` of the whole table stops the run before anything is
+published."""
 
 from __future__ import annotations
 
@@ -30,7 +33,12 @@ from leadscore.pipelines import chunks, tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError
 from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import REJECT_COLUMNS, prepare_tables
+from leadscore.pipelines.tables import (
+    REJECT_COLUMNS,
+    LeadFaults,
+    config_for_model,
+    prepare_tables,
+)
 from leadscore.pipelines.targets import Staged, Target, iso, refuse, staging_folder, writing
 
 log = logging.getLogger(__name__)
@@ -113,6 +121,7 @@ class ChunkResult:
     rejects: pd.DataFrame
     matrix: np.ndarray
     not_open: int
+    lead_faults: LeadFaults  # of the chunk's leads, set aside; judged over the whole table
 
 
 def score_chunk(
@@ -125,7 +134,9 @@ def score_chunk(
     partial: bool,
     watch: Stopwatch | None = None,
 ) -> ChunkResult:
-    """Validate, build features, predict, tier and explain one chunk of leads."""
+    """Validate, build features, predict, tier and explain one chunk of leads. A ``partial``
+    chunk (one of several) sets aside its leads with row-level faults whatever their share:
+    the caller judges the share over the whole table (``ChunkResult.lead_faults``)."""
     watch = watch or Stopwatch()
     leads_label, activities_label = labels
     tables = prepare_tables(
@@ -135,6 +146,7 @@ def score_chunk(
         leads_label,
         activities_label,
         allow_no_leads=partial,
+        judge=not partial,
     )
     is_open, created_later = open_leads(tables.leads, as_of)
     lead_rejects = pd.DataFrame(
@@ -146,7 +158,7 @@ def score_chunk(
         }
     )
     rejects = pd.concat(
-        [r for r in (lead_rejects, tables.rejects) if not r.empty]
+        [r for r in (tables.lead_rejects, lead_rejects, tables.rejects) if not r.empty]
         or [pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS})],
         ignore_index=True,
     )
@@ -180,7 +192,7 @@ def score_chunk(
     )
     check_output(scores)
     not_open = int((~is_open & ~created_later).sum())
-    return ChunkResult(scores, rejects, matrix, not_open)
+    return ChunkResult(scores, rejects, matrix, not_open, tables.lead_faults)
 
 
 def score(
@@ -189,14 +201,17 @@ def score(
     as_of: pd.Timestamp,
     target: Target,
     model_uri: str,
-    config: Config,
+    config: Config | None,
     *,
     force: bool = False,
     progress: Progress | None = None,
 ) -> ScoreResult:
     """Score every lead open as of ``as_of`` into ``target``; all of a run's rows appear
-    there at once or not at all."""
+    there at once or not at all. ``config`` None (no --config): the export is read with the
+    column mapping, outcome spellings and export settings stored with the model, the rest is
+    defaults."""
     resolved = tracking.load_model(model_uri)  # no model: nothing read, nothing written
+    config = config_for_model(config, resolved.model.reading, resolved.label)
     if target.has(as_of) and not force:
         raise refuse(target, as_of)
     settings = config.scoring
@@ -245,6 +260,7 @@ class _Totals:
     histogram: np.ndarray  # probability counts in 20 bins of 0.05
     drift: DriftCounter | None
     watch: Stopwatch
+    lead_faults: LeadFaults
 
 
 CHUNKS_PREFIX = "leadscore-chunks-"
@@ -281,6 +297,7 @@ def _score_all(
         histogram=np.zeros(20, dtype="int64"),
         drift=DriftCounter(model.drift) if model.drift is not None else None,
         watch=Stopwatch(),
+        lead_faults=LeadFaults(),
     )
     n_buckets = chunks.plan(leads, settings.chunk_leads)
     labels = (leads.label, activities.label if activities is not None else "activities")
@@ -303,6 +320,7 @@ def _score_all(
             )
             staged.write(part.scores, part.rejects)
             totals.not_open += part.not_open
+            totals.lead_faults += part.lead_faults
             for tier, n in part.scores[schema.TIER].value_counts().items():
                 totals.tiers[str(tier)] = totals.tiers.get(str(tier), 0) + int(n)
             for reason, n in part.rejects["reason"].value_counts().items():
@@ -314,6 +332,9 @@ def _score_all(
             if progress is not None:
                 progress("chunks", bucket.number + 1, n_buckets)
             watch.lap("write")
+    # The share of leads set aside, over the whole table (a chunk cannot tell): too many
+    # stop the run here, before anything is published.
+    totals.lead_faults.check(leads.label, config.export.max_rejected_share)
     return totals
 
 

@@ -31,7 +31,12 @@ from leadscore.pipelines.chunks import Bucket
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError, TargetExists
 from leadscore.pipelines.sources import PARQUET_SUFFIXES, FileSource, split_table_name
-from leadscore.pipelines.tables import lead_id_column
+from leadscore.pipelines.tables import (
+    LeadFaults,
+    config_for_model,
+    fault_kinds,
+    lead_id_column,
+)
 from leadscore.pipelines.targets import STAGING_PREFIX, iso, partition_name
 
 log = logging.getLogger(__name__)
@@ -257,13 +262,16 @@ def score_spark(
     as_of: pd.Timestamp,
     output: str,
     model_uri: str,
-    config: Config,
+    config: Config | None,
     force: bool = False,
     table: bool = False,
 ) -> SparkScoreResult:
     """Score on Spark into a Parquet folder with one partition per as-of (as the local
     engine's folder target; rejects under ``_rejects/``) or, with ``table``, into a Spark
-    table (rows per as-of; rejects in ``<table>_rejects``)."""
+    table (rows per as-of; rejects in ``<table>_rejects``). ``config`` None: the export is
+    read with the column mapping stored with the model (see ``config_for_model``). Leads
+    with row-level faults are set aside bucket by bucket; their share is judged over the
+    whole table on the driver before anything is written."""
     from leadscore.pipelines.score import score_chunk
 
     if table:
@@ -277,6 +285,7 @@ def score_spark(
             "Pass --force to replace"
         )
     resolved = tracking.load_model(model_uri)
+    reading = config_for_model(config, resolved.model.reading, resolved.label)
     files = spark.sparkContext.broadcast(_model_files(resolved.model))
     labels = (leads_location, activities_location or "activities")
     version = resolved.label
@@ -286,7 +295,7 @@ def score_spark(
             return pd.DataFrame(columns=OUTPUT_SPARK_COLUMNS)
         model = _worker_model(files.value)
         bucket = Bucket(0, _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None)
-        part = score_chunk(bucket, labels, as_of, model, version, config, partial=True)
+        part = score_chunk(bucket, labels, as_of, model, version, reading, partial=True)
         scores = part.scores.assign(**{KIND: "score", "source": None, "row": None, "reason": None})
         rejects = part.rejects.assign(
             **{KIND: "reject", schema.PROBABILITY: None, schema.TIER: None,
@@ -296,10 +305,11 @@ def score_spark(
         out[schema.AS_OF] = pd.to_datetime(out[schema.AS_OF], utc=True).dt.tz_convert(None)
         return _plain(out[OUTPUT_SPARK_COLUMNS])
 
-    leads, activities, buckets = _prepare(spark, leads_location, activities_location, config)
+    leads, activities, buckets = _prepare(spark, leads_location, activities_location, reading)
     result = _apply(leads, activities, score_group, OUTPUT_SPARK_SCHEMA).cache()
     try:
         _driver_errors(result.count)  # score once; input errors surface before any write
+        _judge_lead_faults(result, leads, leads_location, reading)
         scores = result.filter(result[KIND] == "score").select(*schema.OUTPUT_COLUMNS)
         rejects = result.filter(result[KIND] == "reject").select(
             "source", "row", schema.LEAD_ID, "reason", schema.AS_OF
@@ -313,6 +323,29 @@ def score_spark(
         result.unpersist()
     log.info("Scored %d leads on Spark in %d buckets -> %s", n_scores, buckets, written[0])
     return SparkScoreResult(*written, n_scores, n_rejects, buckets)
+
+
+def _judge_lead_faults(result: Any, leads: Any, source: str, config: Config) -> None:
+    """Stop (``InputError``) when the leads the buckets set aside for row-level faults are
+    more than ``export.max_rejected_share`` of the whole leads table."""
+    from pyspark.sql import functions as F
+
+    reasons = [kind.reason for kind in fault_kinds(config.outcome_values)]
+    faults = result.filter(
+        (result[KIND] == "reject")
+        & (result["source"] == source)
+        & F.split(result["reason"], "; ").getItem(0).isin(reasons)
+    )
+    rejected = faults.count()
+    if not rejected:
+        return
+    rows = leads.count()
+    if rejected <= config.export.max_rejected_share * rows:
+        return
+    found = _to_pandas(faults.select("row", "reason"))
+    LeadFaults.from_rejects(found, rows, config.outcome_values).check(
+        source, config.export.max_rejected_share
+    )
 
 
 def _write_folder(scores: Any, rejects: Any, output: Path, as_of: pd.Timestamp) -> tuple[str, str]:
@@ -393,14 +426,14 @@ def learn(
 
     leads, activities, _ = prepared
     raw = _to_pandas(leads.drop(BUCKET)).sort_values(ROW)
-    validated = validate_leads(_raw(raw), labels[0], config)
+    validated = validate_leads(_raw(raw), labels[0], config).leads  # judged on the whole table
     summary = None
     if activities is not None:
 
         def summarise(leads_pdf: pd.DataFrame, acts_pdf: pd.DataFrame | None) -> pd.DataFrame:
             tables = prepare_tables(
                 _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None,
-                config, *labels, allow_no_leads=True,
+                config, *labels, allow_no_leads=True, judge=False,
             )  # fmt: skip
             if tables.activities is None or tables.activities.empty:
                 return pd.DataFrame(columns=[f.split()[0] for f in SUMMARY_SCHEMA.split(", ")])
@@ -451,9 +484,10 @@ def training_rows_spark(
     def rows_group(leads_pdf: pd.DataFrame, acts_pdf: pd.DataFrame | None) -> pd.DataFrame:
         if leads_pdf.empty:
             return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+        # the driver judged the share of leads with row-level faults in `learn`
         tables = prepare_tables(
             _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None,
-            config, *labels, allow_no_leads=True,
+            config, *labels, allow_no_leads=True, judge=False,
         )  # fmt: skip
         rows = snapshot_rows(tables.leads, config, end)
         features = build_features(tables.leads, tables.activities, rows, spec_)

@@ -330,7 +330,12 @@ def _linear_positions(rng: np.random.Generator, slope: np.ndarray) -> np.ndarray
     return np.clip(s, 0.0, 1.0 - 1e-9)
 
 
-def generate(n_leads: int = 3000, seed: int = 42, now: pd.Timestamp = DEFAULT_NOW) -> World:
+def generate(
+    n_leads: int = 3000,
+    seed: int = 42,
+    now: pd.Timestamp = DEFAULT_NOW,
+    win_cycle_scale: float = 1.0,
+) -> World:
     """Generate a CRM world. Deterministic for a given (n_leads, seed, now)."""
     if n_leads < 1:
         raise ValueError("n_leads must be at least 1")
@@ -437,7 +442,7 @@ def generate(n_leads: int = 3000, seed: int = 42, now: pd.Timestamp = DEFAULT_NO
     won = rng.random(n) < p_won
 
     # Sales cycle: wins take weeks; losses are either quick disqualifications or slow fades.
-    cycle_won = 7 + rng.gamma(3.0, 15.0, n)
+    cycle_won = (7 + rng.gamma(3.0, 15.0, n)) * win_cycle_scale  # > 1: wins take longer
     quick = rng.random(n) < 0.4
     cycle_lost = np.where(quick, 1 + rng.exponential(8.0, n), 5 + rng.gamma(2.0, 35.0, n))
     cycle_days = np.where(won, cycle_won, cycle_lost)

@@ -1,28 +1,192 @@
 """Reading the contract's tables from CSV or Parquet, mapping export names onto the
 contract, and validating them with messages that name the file, column, rows and what was
-expected. Nothing here fits or scores; everything downstream receives clean tables."""
+expected. Nothing here fits or scores; everything downstream receives clean tables.
+
+One bad row does not stop a job: rows of the leads table with a row-level fault (an empty or
+duplicate id, an unparsable timestamp, an unknown outcome, a close before the creation) are
+set aside as rejects with the reason while they are at most ``export.max_rejected_share`` of
+the table; more stop the job with an ``InputError``, as every file-level fault does."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from leadscore.features import schema
 from leadscore.features.keys import exact_duplicates, positions
 from leadscore.features.schema import normalise_activity_type
 from leadscore.features.timeutil import parse_utc, to_epoch_micros, to_epoch_seconds
-from leadscore.pipelines.config import Config, OutcomeSpellings
+from leadscore.pipelines.config import (
+    ColumnMapping,
+    Config,
+    ConfigError,
+    ExportSettings,
+    OutcomeSpellings,
+)
 from leadscore.pipelines.errors import MAX_ROWS_SHOWN, InputError
 from leadscore.pipelines.sources import Source, as_source
 
 log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ("source", "row", schema.LEAD_ID, "reason")
+LEAD_REJECTED = "its lead was rejected"  # the reason of an activity of a lead set aside
+
+
+def empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS})
+
+
+# -- row-level faults of the leads table ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A kind of row-level fault of the leads table: its rows go to the rejects with
+    ``reason``; too many stop the job with ``problem`` in ``column`` and what was
+    ``expected``. ``rank``: the order in which kinds are checked and reported."""
+
+    rank: int
+    reason: str
+    problem: str
+    column: str
+    expected: str
+
+
+TIMESTAMP_EXPECTED = (
+    "ISO 8601 such as 2024-05-17 or 2024-05-17T14:03:00+02:00 (no offset = UTC), "
+    "in the years 0001 to 9999"
+)
+EMPTY_ID = Fault(
+    0, "empty lead id", "empty lead id", schema.LEAD_ID, "a non-empty, unique id in every row"
+)
+DUPLICATE_ID = Fault(
+    1, "duplicate lead id", "duplicate lead id", schema.LEAD_ID, "each lead_id exactly once"
+)
+UNPARSABLE = {
+    column: Fault(
+        rank,
+        f"unparsable timestamp in {column}",
+        "unparsable timestamp",
+        column,
+        TIMESTAMP_EXPECTED,
+    )
+    for rank, column in ((2, schema.CREATED_AT), (3, schema.CLOSED_AT))
+}
+BACKWARDS = Fault(
+    5,
+    "closed before it was created",
+    "closed before it was created",
+    schema.CLOSED_AT,
+    "closed_at at or after created_at",
+)
+
+
+def unknown_outcome(spellings: OutcomeSpellings) -> Fault:
+    return Fault(
+        4,
+        "unknown outcome value",
+        "unknown outcome value",
+        schema.OUTCOME,
+        f"won ({', '.join(spellings.won[:6])}, ...), lost "
+        f"({', '.join(spellings.lost[:6])}, ...) or empty for open leads; "
+        "add the export's spellings under `outcome_values:` in the config",
+    )
+
+
+def fault_kinds(spellings: OutcomeSpellings) -> tuple[Fault, ...]:
+    """Every kind of row-level fault of the leads table, in the order they are reported."""
+    kinds = (EMPTY_ID, DUPLICATE_ID, *UNPARSABLE.values(), unknown_outcome(spellings), BACKWARDS)
+    return tuple(sorted(kinds, key=lambda k: k.rank))
+
+
+@dataclass(frozen=True)
+class FoundFault:
+    fault: Fault
+    rows: np.ndarray  # data row numbers (1 = first row after the header)
+    examples: tuple[Any, ...] = ()
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.3g}%"
+
+
+@dataclass(frozen=True)
+class LeadFaults:
+    """The row-level faults found in a leads table, or in its chunks added up with ``+``:
+    the rows looked at, the rows set aside, and each kind of fault found with its rows."""
+
+    rows: int = 0
+    rejected: int = 0
+    found: tuple[FoundFault, ...] = ()
+
+    def __add__(self, other: LeadFaults) -> LeadFaults:
+        merged = {f.fault: f for f in self.found}
+        for f in other.found:
+            mine = merged.get(f.fault)
+            merged[f.fault] = (
+                f
+                if mine is None
+                else FoundFault(
+                    f.fault,
+                    np.concatenate([mine.rows, f.rows]),
+                    (*mine.examples, *f.examples)[:MAX_ROWS_SHOWN],
+                )
+            )
+        return LeadFaults(
+            self.rows + other.rows,
+            self.rejected + other.rejected,
+            tuple(sorted(merged.values(), key=lambda f: f.fault.rank)),
+        )
+
+    def check(self, source: str, max_share: float) -> None:
+        """Raise the ``InputError`` of the first kind of fault, naming all its rows, when more
+        than ``max_share`` of the rows were set aside."""
+        if not self.rejected or self.rejected <= max_share * self.rows:
+            return
+        first = self.found[0]
+        kinds = ", ".join(f"{len(f.rows)} {f.fault.reason}" for f in self.found)
+        raise InputError(
+            source,
+            first.fault.problem,
+            column=first.fault.column,
+            rows=sorted(int(r) for r in first.rows),
+            examples=list(first.examples),
+            expected=f"{first.fault.expected} ({self.rejected} of {self.rows} rows have "
+            f"row-level faults ({_percent(self.rejected / self.rows)}), more than the "
+            f"{_percent(max_share)} export.max_rejected_share lets a job set aside as "
+            f"rejects: {kinds})",
+        )
+
+    def summary(self) -> str:
+        """``2 duplicate lead id (data row 4, 9); 1 ...`` for a log line."""
+        return "; ".join(
+            f"{len(f.rows)} {f.fault.reason} (data row "
+            f"{', '.join(str(r) for r in sorted(f.rows.tolist())[:MAX_ROWS_SHOWN])}"
+            f"{', ...' if len(f.rows) > MAX_ROWS_SHOWN else ''})"
+            for f in self.found
+        )
+
+    @classmethod
+    def from_rejects(
+        cls, rejects: pd.DataFrame, rows: int, spellings: OutcomeSpellings
+    ) -> LeadFaults:
+        """The faults behind the leads rejects (``REJECT_COLUMNS``, several reasons joined by
+        "; ") of a table of ``rows`` rows, as an engine that keeps only the rejects has them
+        (no example values)."""
+        parts = rejects["reason"].astype(str).str.split("; ")
+        numbers = rejects["row"].to_numpy(dtype="int64")
+        found = []
+        for kind in fault_kinds(spellings):
+            mask = parts.map(lambda reasons, r=kind.reason: r in reasons).to_numpy(dtype=bool)
+            if mask.any():
+                found.append(FoundFault(kind, np.sort(numbers[mask])))
+        return cls(rows, len(rejects), tuple(found))
 
 
 @dataclass(frozen=True)
@@ -33,10 +197,8 @@ class Tables:
     activities: pd.DataFrame | None
     rejects: pd.DataFrame  # activities left out, with the reason
     fingerprint: dict[str, Any] = field(default_factory=dict)
-
-
-def empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS})
+    lead_rejects: pd.DataFrame = field(default_factory=empty_rejects)  # leads set aside
+    lead_faults: LeadFaults = field(default_factory=LeadFaults)
 
 
 def _row_numbers(mask: pd.Series) -> list[int]:
@@ -93,14 +255,19 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.str.strip().fillna("")
 
 
-def _timestamps(frame: pd.DataFrame, column: str, source: str, required: bool) -> pd.Series:
-    values = frame[column]
+def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(UTC timestamps, unparsable cells, present cells) of a column."""
     parsed = parse_utc(values)
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
         present = values.notna()
     else:
         present = _as_text(values) != ""
-    bad = present & parsed.isna()
+    return parsed, present & parsed.isna(), present
+
+
+def _timestamps(frame: pd.DataFrame, column: str, source: str, required: bool) -> pd.Series:
+    values = frame[column]
+    parsed, bad, present = _parse_timestamps(values)
     if bad.any():
         raise InputError(
             source,
@@ -108,8 +275,7 @@ def _timestamps(frame: pd.DataFrame, column: str, source: str, required: bool) -
             column=column,
             rows=_row_numbers(bad),
             examples=values[bad].head(MAX_ROWS_SHOWN).tolist(),
-            expected="ISO 8601 such as 2024-05-17 or 2024-05-17T14:03:00+02:00 (no offset = UTC), "
-            "in the years 0001 to 9999",
+            expected=TIMESTAMP_EXPECTED,
         )
     if required and (~present).any():
         raise InputError(
@@ -122,31 +288,66 @@ def _timestamps(frame: pd.DataFrame, column: str, source: str, required: bool) -
     return parsed
 
 
-def map_outcomes(values: pd.Series, spellings: OutcomeSpellings, source: str) -> pd.Series:
-    """won / lost / <NA> (open) from the export's spellings; anything else is an error."""
+def _map_outcomes(values: pd.Series, spellings: OutcomeSpellings) -> tuple[pd.Series, pd.Series]:
+    """(won / lost / <NA> for open from the export's spellings, the unknown values)."""
     text = _as_text(values).str.lower().str.replace(r"\s+", " ", regex=True)
     lookup = {v.strip().lower(): schema.WON for v in spellings.won}
     lookup |= {v.strip().lower(): schema.LOST for v in spellings.lost}
     open_values = {v.strip().lower() for v in spellings.open}
     mapped = text.map(lookup)
-    unknown = mapped.isna() & ~text.isin(open_values)
-    if unknown.any():
-        raise InputError(
-            source,
-            "unknown outcome value",
-            column=schema.OUTCOME,
-            rows=_row_numbers(unknown),
-            examples=sorted(set(values[unknown].astype(str)))[:MAX_ROWS_SHOWN],
-            expected=f"won ({', '.join(spellings.won[:6])}, ...), lost "
-            f"({', '.join(spellings.lost[:6])}, ...) or empty for open leads; "
-            "add the export's spellings under `outcome_values:` in the config",
+    return mapped.astype("string"), mapped.isna() & ~text.isin(open_values)
+
+
+def _find_faults(
+    leads: pd.DataFrame, raw: pd.DataFrame, spellings: OutcomeSpellings
+) -> list[tuple[Fault, pd.Series, list[Any]]]:
+    """Each kind of row-level fault with its rows (a mask) and example values, each over
+    every row, so that a message names all rows of its kind. Types ``leads``' timestamp and
+    outcome columns in place (``raw``: the same rows as read)."""
+    ids = leads[schema.LEAD_ID]
+    empty = ids == ""
+    duplicated = ids.duplicated(keep=False) & ~empty
+    found = [
+        (EMPTY_ID, empty, []),
+        (DUPLICATE_ID, duplicated, sorted(set(ids[duplicated]))[:MAX_ROWS_SHOWN]),
+    ]
+    for column, kind in UNPARSABLE.items():
+        if column in leads.columns:
+            parsed, bad, _ = _parse_timestamps(raw[column])
+            found.append((kind, bad, raw[column][bad].head(MAX_ROWS_SHOWN).tolist()))
+            leads[column] = parsed
+    if schema.OUTCOME in leads.columns:
+        mapped, unknown = _map_outcomes(raw[schema.OUTCOME], spellings)
+        examples = sorted(set(raw[schema.OUTCOME][unknown].astype(str)))[:MAX_ROWS_SHOWN]
+        found.append((unknown_outcome(spellings), unknown, examples))
+        leads[schema.OUTCOME] = mapped
+    if schema.CREATED_AT in leads.columns and schema.CLOSED_AT in leads.columns:
+        backwards = pd.Series(
+            (leads[schema.CLOSED_AT] < leads[schema.CREATED_AT]).to_numpy(dtype=bool),
+            index=leads.index,
         )
-    return mapped.astype("string")
+        found.append((BACKWARDS, backwards, []))
+    return found
+
+
+@dataclass(frozen=True)
+class ValidatedLeads:
+    leads: pd.DataFrame  # the rows without a fault, typed; index = row position in the source
+    rejects: pd.DataFrame  # the rows set aside, with the reason (REJECT_COLUMNS)
+    faults: LeadFaults
 
 
 def validate_leads(
-    frame: pd.DataFrame, source: str, config: Config, allow_empty: bool = False
-) -> pd.DataFrame:
+    frame: pd.DataFrame,
+    source: str,
+    config: Config,
+    allow_empty: bool = False,
+    judge: bool = True,
+) -> ValidatedLeads:
+    """Map and validate the leads table. A file-level fault raises ``InputError``; rows with
+    a row-level fault are set aside with the reason, unless (``judge``) they are more than
+    ``export.max_rejected_share`` of the rows. ``judge=False``: the frame is a chunk of a
+    larger table, whose share the caller judges over the whole table (``LeadFaults``)."""
     frame = _apply_mapping(frame, config.columns.leads, source)
     if config.export.row_number_as_lead_id:
         if schema.LEAD_ID in frame.columns:
@@ -161,43 +362,39 @@ def validate_leads(
     if frame.empty and not allow_empty:
         raise InputError(source, "has a header but no rows", expected="at least one lead")
     leads = frame.copy()
-    ids = _as_text(leads[schema.LEAD_ID])
-    empty = ids == ""
-    if empty.any():
-        raise InputError(
-            source,
-            "empty lead id",
-            column=schema.LEAD_ID,
-            rows=_row_numbers(empty),
-            expected="a non-empty, unique id in every row",
-        )
-    duplicated = ids.duplicated(keep=False)
-    if duplicated.any():
-        raise InputError(
-            source,
-            "duplicate lead id",
-            column=schema.LEAD_ID,
-            rows=_row_numbers(duplicated),
-            examples=sorted(set(ids[duplicated]))[:MAX_ROWS_SHOWN],
-            expected="each lead_id exactly once",
-        )
-    leads[schema.LEAD_ID] = ids
-    for column in (schema.CREATED_AT, schema.CLOSED_AT):
-        if column in leads.columns:
-            leads[column] = _timestamps(leads, column, source, required=False)
-    if schema.OUTCOME in leads.columns:
-        leads[schema.OUTCOME] = map_outcomes(leads[schema.OUTCOME], config.outcome_values, source)
-    if schema.CREATED_AT in leads.columns and schema.CLOSED_AT in leads.columns:
-        backwards = leads[schema.CLOSED_AT] < leads[schema.CREATED_AT]
-        if backwards.any():
-            raise InputError(
-                source,
-                "closed before it was created",
-                column=schema.CLOSED_AT,
-                rows=_row_numbers(backwards),
-                expected="closed_at at or after created_at",
-            )
-    return leads
+    leads[schema.LEAD_ID] = _as_text(leads[schema.LEAD_ID])
+    rejected = np.zeros(len(leads), dtype=bool)
+    flagged = []
+    for kind, mask, examples in _find_faults(leads, frame, config.outcome_values):
+        flags = mask.to_numpy(dtype=bool)
+        if flags.any():
+            rejected |= flags
+            flagged.append((kind, flags, examples))
+    found = tuple(FoundFault(k, _numbers(leads.index, f), tuple(e)) for k, f, e in flagged)
+    faults = LeadFaults(len(leads), int(rejected.sum()), found)
+    if judge:
+        faults.check(source, config.export.max_rejected_share)
+    if not faults.rejected:
+        return ValidatedLeads(leads, empty_rejects(), faults)
+    log.warning("%s: %d rows set aside as rejects: %s", source, faults.rejected, faults.summary())
+    reason = np.full(faults.rejected, "", dtype=object)  # a row's reasons, joined by "; "
+    for kind, flags, _ in flagged:
+        mine = flags[rejected]
+        reason[mine] = np.where(reason[mine] == "", kind.reason, reason[mine] + "; " + kind.reason)
+    rejects = pd.DataFrame(
+        {
+            "source": source,
+            "row": _numbers(leads.index, rejected),
+            schema.LEAD_ID: leads[schema.LEAD_ID].to_numpy(dtype=object)[rejected],
+            "reason": reason,
+        }
+    )
+    return ValidatedLeads(leads[~rejected], rejects, faults)
+
+
+def _numbers(index: pd.Index, flags: np.ndarray) -> np.ndarray:
+    """Data row numbers (1 = first row after the header) of the flagged rows."""
+    return np.asarray(index[flags], dtype="int64") + 1
 
 
 def validate_activities(frame: pd.DataFrame, source: str, config: Config) -> pd.DataFrame:
@@ -242,18 +439,27 @@ def _reject(activities: pd.DataFrame, mask: pd.Series, source: str, reason: str)
 
 
 def link_activities(
-    leads: pd.DataFrame, activities: pd.DataFrame, source: str
+    leads: pd.DataFrame,
+    activities: pd.DataFrame,
+    source: str,
+    rejected_leads: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep the activities the contract allows; return (kept, rejects with reasons).
 
-    Left out, counted and reported: unknown lead ids, empty activity types, events before
-    the lead's created_at, and exact duplicate rows."""
+    Left out, counted and reported: unknown lead ids, activities of leads set aside
+    (``rejected_leads``: their ids), empty activity types, events before the lead's
+    created_at, and exact duplicate rows."""
     rejects = []
     lead_index = pd.Index(leads[schema.LEAD_ID])
     position = positions(leads[schema.LEAD_ID], activities[schema.LEAD_ID])
     known = pd.Series(position >= 0, index=activities.index)
     no_type = activities[schema.ACTIVITY_TYPE].isna()
-    rejects.append(_reject(activities, ~known, source, "lead_id not found in leads"))
+    of_rejected = pd.Series(False, index=activities.index)
+    if rejected_leads is not None and len(rejected_leads):
+        ids = pd.Index(rejected_leads[rejected_leads != ""].astype(str).unique())
+        of_rejected = ~known & activities[schema.LEAD_ID].astype(str).isin(ids)
+    rejects.append(_reject(activities, ~known & ~of_rejected, source, "lead_id not found in leads"))
+    rejects.append(_reject(activities, of_rejected, source, LEAD_REJECTED))
     rejects.append(_reject(activities, known & no_type, source, "empty activity_type"))
     keep = known & ~no_type
     if schema.CREATED_AT in leads.columns:
@@ -310,16 +516,27 @@ def prepare_tables(
     leads_source: str = "leads",
     activities_source: str = "activities",
     allow_no_leads: bool = False,
+    judge: bool = True,
 ) -> Tables:
     """Map and validate already-read frames (raw export names, text or typed cells).
     ``allow_no_leads``: a chunk of a larger table may hold no leads (its activities are then
-    rejected as unknown)."""
-    leads = validate_leads(leads_raw, leads_source, config, allow_no_leads)
+    rejected as unknown). ``judge=False``: leads with row-level faults are set aside whatever
+    their share, which the caller judges over the whole table (``Tables.lead_faults``)."""
+    validated = validate_leads(leads_raw, leads_source, config, allow_no_leads, judge)
+    tables = Tables(
+        validated.leads,
+        None,
+        empty_rejects(),
+        lead_rejects=validated.rejects,
+        lead_faults=validated.faults,
+    )
     if activities_raw is None:
-        return Tables(leads, None, empty_rejects())
+        return tables
     activities = validate_activities(activities_raw, activities_source, config)
-    kept, rejects = link_activities(leads, activities, activities_source)
-    return Tables(leads, kept, rejects)
+    kept, rejects = link_activities(
+        validated.leads, activities, activities_source, validated.rejects[schema.LEAD_ID]
+    )
+    return replace(tables, activities=kept, rejects=rejects)
 
 
 def load_tables(leads: Path | Source, activities: Path | Source | None, config: Config) -> Tables:
@@ -340,10 +557,13 @@ def load_tables(leads: Path | Source, activities: Path | Source | None, config: 
         leads_source.label,
         activities_source.label if activities_source is not None else "activities",
     )
-    prints = {"leads": leads_source.fingerprint() | {"rows": len(leads_raw)}}
+    prints = {
+        "leads": leads_source.fingerprint()
+        | {"rows": len(leads_raw), "rejected": tables.lead_faults.rejected}
+    }
     if activities_source is not None and activities_raw is not None:
         prints["activities"] = activities_source.fingerprint() | {"rows": len(activities_raw)}
-    return Tables(tables.leads, tables.activities, tables.rejects, prints)
+    return replace(tables, fingerprint=prints)
 
 
 def lead_id_column(mapping: dict[str, str]) -> str:
@@ -378,3 +598,79 @@ def lead_ids(frame: pd.DataFrame, kind: str, source: str, config: Config) -> pd.
         mapped = _apply_mapping(frame, config.columns.activities, source)
         _require(mapped, schema.ACTIVITY_REQUIRED, source)
     return _as_text(mapped[schema.LEAD_ID])
+
+
+# -- the sections that read an export, stored with a model ----------------------------------------
+
+READING_SECTIONS = {
+    "columns": ColumnMapping,
+    "outcome_values": OutcomeSpellings,
+    "export": ExportSettings,
+}
+
+
+def reading_of(config: Config) -> dict[str, Any]:
+    """The sections of a config that read a raw export (column mapping, outcome spellings,
+    export facts) as plain JSON values, as a model stores them at training."""
+    return {name: getattr(config, name).model_dump(mode="json") for name in READING_SECTIONS}
+
+
+def _flat(value: Any, key: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flat(v, f"{key}.{k}" if key else str(k))
+        return out
+    return {key: value}
+
+
+def reading_differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """The dotted keys (``columns.leads.Record ID``, ``export.row_order_is_time``) whose
+    values differ between two sets of reading sections."""
+    a, b = _flat(ours), _flat(theirs)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def config_for_model(config: Config | None, stored: dict[str, Any] | None, model: str) -> Config:
+    """The config that reads a raw export for ``model``. Without a config (None), the
+    reading sections are the ones stored with the model at training and the rest are
+    defaults; with one, its own sections, and a warning naming the keys that differ from the
+    model's. A model stored before it kept them reads with the config (or defaults)."""
+    if stored is None:
+        if config is None:
+            log.warning(
+                "%s carries no column mapping (trained before models kept it): reading the "
+                "export with the contract's names; pass the training config with --config if "
+                "the export uses its own",
+                model,
+            )
+        return config or Config()
+    try:
+        theirs = {
+            name: kind.model_validate(stored.get(name, {})).model_dump(mode="json")
+            for name, kind in READING_SECTIONS.items()
+        }
+        from_model = Config.model_validate(theirs)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        if config is None:
+            raise ConfigError(
+                f"{model}: the column mapping stored with the model cannot be read by this "
+                f"leadscore ({problems}); pass the training config with --config"
+            ) from exc
+        log.warning("%s: cannot compare with the stored column mapping (%s)", model, problems)
+        return config
+    if config is None:
+        log.info("Reading the export with the column mapping stored with %s", model)
+        return from_model
+    differ = reading_differences(reading_of(config), theirs)
+    if differ:
+        log.warning(
+            "The config reads the export differently from %s at training (%s): reading it "
+            "with the config's",
+            model,
+            ", ".join(differ),
+        )
+    return config

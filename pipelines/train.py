@@ -28,13 +28,13 @@ from leadscore.models.mlflow_model import (
     input_example,
     signature,
 )
-from leadscore.models.scorer import LeadScoringModel
+from leadscore.models.scorer import READING, LeadScoringModel
 from leadscore.models.split import TEST
 from leadscore.pipelines import plots, tracking
-from leadscore.pipelines.config import Config
+from leadscore.pipelines.config import Config, require_settled
 from leadscore.pipelines.fitting import Fitted, fit
 from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import Tables, load_tables
+from leadscore.pipelines.tables import Tables, load_tables, reading_of
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
             "threshold_sql": model.thresholds.sql,
             "threshold_mql": model.thresholds.mql,
             "activities_left_out": float(len(tables.rejects)),
+            "leads_rejected": float(len(tables.lead_rejects)),
             "leaks_found": float(len(fitted.leaks)),
         }
     )
@@ -233,14 +234,28 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         plots.log_backtest(fitted.backtest, out)
 
 
+def _log_lead_rejects(tables: Tables) -> None:
+    """The leads set aside (row-level faults within export.max_rejected_share), with the
+    reason: artifact ``rejects/leads_rejects.csv`` of the run (header only when none)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "leads_rejects.csv"
+        tables.lead_rejects.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="rejects")
+
+
 def train(
     leads_path: Path | Source, activities_path: Path | Source | None, config: Config
 ) -> TrainResult:
     """Read, fit, log everything to MLflow, register, and move the champion alias when the
-    new model is not worse (else it becomes the challenger). Raises InputError for bad input."""
+    new model is not worse (else it becomes the challenger). Raises InputError for bad input,
+    ConfigError while the config leaves a question open."""
+    require_settled(config)
     tables = load_tables(leads_path, activities_path, config)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
     fitted = fit(tables, config, label)
+    # The model carries how this export was read: `score` reads the same export without
+    # the training config (pipelines/tables.py, config_for_model).
+    fitted.model.metadata[READING] = reading_of(config)
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     stage = ["logging the run"]  # what the job was doing, for the message if MLflow fails
     try:
@@ -267,6 +282,7 @@ def _log_and_register(
     with tracking.start_run("train", experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         _log_run(config, tables, fitted, out)
+        _log_lead_rejects(tables)
         gate = champion_gate(config, tables, test_rows, fitted.final_metrics)
         changes = None
         if gate.champion is not None:

@@ -504,3 +504,50 @@ def test_reason_texts_match_a_plain_per_lead_wording(trained: TrainedStore) -> N
             sign = "+" if contrib[r, j] > 0 else "-"
             parts.append(f"{sign} {d.label}: {d.format_value(None if pd.isna(value) else value)}")
         assert texts[r] == "; ".join(parts)
+
+
+def test_the_share_of_bad_lead_rows_is_judged_over_the_whole_table_in_chunks(
+    trained: TrainedStore, tmp_path: Path
+) -> None:
+    """Leads closed before they were created, set aside when few: chunked scoring judges
+    their share over the whole table (a chunk of 200 leads may hold more than 1%, the table
+    does not) and writes the same rows and rejects as a whole-table run; a few more stop
+    both runs with the same message, before anything is written."""
+    leads = pd.read_csv(trained.leads, dtype=str, keep_default_na=False)
+    closed = leads.index[leads["closed_at"] != ""]
+    small = write_config(tmp_path / "small.yaml", {"chunk_leads": 200})  # 8 chunks
+
+    bad = closed[:14]  # 14 of 1500: 0.93%
+    broken = leads.copy()
+    broken.loc[bad, "closed_at"] = "2020-01-01T00:00:00Z"
+    path = tmp_path / "leads.csv"
+    broken.to_csv(path, index=False)
+    data = ["--leads", str(path), "--activities", str(trained.activities)]
+    score(trained, *data, "--output", str(tmp_path / "whole.csv"))
+    score(trained, *data, "--output", str(tmp_path / "chunked.csv"), "--config", str(small))
+    for name in ("whole", "chunked"):
+        rejects = pd.read_csv(tmp_path / f"{name}.rejects.csv", keep_default_na=False)
+        lead_rejects = rejects[rejects["reason"] == "closed before it was created"]
+        assert sorted(lead_rejects["row"]) == [int(i) + 1 for i in bad]
+        assert set(lead_rejects["source"]) == {str(path)}
+    ra = pd.read_csv(tmp_path / "whole.rejects.csv", keep_default_na=False)
+    rb = pd.read_csv(tmp_path / "chunked.rejects.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(sorted_frame(ra), sorted_frame(rb))
+    a = pd.read_csv(tmp_path / "whole.csv", keep_default_na=False)
+    b = pd.read_csv(tmp_path / "chunked.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(sorted_frame(a), sorted_frame(b))
+
+    broken.loc[closed[14:16], "closed_at"] = "2020-01-01T00:00:00Z"  # 16 of 1500: 1.07%
+    broken.to_csv(path, index=False)
+    messages = [
+        score(
+            trained, *data, "--output", str(tmp_path / "out" / "scores.csv"), *extra, code=2
+        ).split("error: ")[-1]  # chunks warn of their rejects before
+        for extra in ([], ["--config", str(small)])
+    ]
+    assert messages[0] == messages[1]
+    assert "closed before it was created at data row" in messages[0]
+    assert "16 of 1500 rows have row-level faults (1.07%)" in messages[0]
+    assert not (tmp_path / "out").exists() or not [
+        p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".lock")
+    ]

@@ -33,18 +33,26 @@ def test_inspect_bank_marketing_finds_outcome_leak_placeholders_and_trains(
     out = " ".join(result.output.split())
     assert "Outcome: column 'y'" in out
     assert "no │ 36548 │ lost" in out and "yes │ 4640 │ won" in out
-    assert "likely leak 'duration'" in out and "ROC AUC 0.8" in out
+    assert "question 'duration'" in out and "ROC AUC 0.8" in out  # asked, never guessed
     assert "'unknown' (12718)" in out  # CRM placeholder read as missing
     assert "Ready: 4640 won and 36548 lost" in out
 
     config = yaml.safe_load(starter.read_text())
     assert config["columns"]["leads"] == {"y": "outcome"}
-    assert config["features"]["column_roles"] == {"duration": "ignore"}
-    assert config["export"]["row_number_as_lead_id"] is True
+    assert config["questions"] == {"known_before_outcome": ["duration"]}
     flagged = [line for line in starter.read_text().splitlines() if "duration" in line]
-    assert flagged and "likely leak" in flagged[0]  # every choice carries its reason
+    assert any("QUESTION" in line and "ROC AUC 0.8" in line for line in flagged)
+    assert config["export"]["row_number_as_lead_id"] is True
 
-    # The starter config trains without edits.
+    # Training stops with the one question until it is answered.
+    asked = runner.invoke(app, ["train", "--leads", str(BANK), "--config", str(starter), "-q"])
+    assert asked.exit_code == 2
+    assert "Is 'duration' known before the outcome?" in " ".join(asked.output.split())
+    text = starter.read_text().replace('# QUESTION: "duration": ignore', '"duration": ignore')
+    starter.write_text(text)
+    assert load_config(starter).features.column_roles == {"duration": "ignore"}
+
+    # Answered, the starter config trains.
     trained = runner.invoke(app, ["train", "--leads", str(BANK), "--config", str(starter), "-q"])
     assert trained.exit_code == 0, trained.output
     assert "Registered lead-conversion v1" in " ".join(trained.output.split())

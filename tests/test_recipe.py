@@ -78,7 +78,8 @@ def test_backtest_and_policies_on_generated_data(world_tables) -> None:  # type:
         "recall_top10",
     ):
         assert np.isfinite(overall.loc["lightgbm", key]), key
-    # capacity: on the period the thresholds were learned on, at most 4 SQL hand-overs a week
+    # capacity: on the period the thresholds were learned on, with the probabilities they were
+    # learned from (the judged booster's, calibrated there), at most 4 SQL hand-overs a week
     test = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     features = fitted.model.spec
     assert features is not None
@@ -86,7 +87,7 @@ def test_backtest_and_policies_on_generated_data(world_tables) -> None:  # type:
 
     x = build_features(world_tables.leads, world_tables.activities, test, fitted.model.spec)
     held = HeldOut.of(
-        fitted.model.predict_proba(x), test["label"], test[WEIGHT], test[schema.LEAD_ID], inflow
+        fitted.model.judged_proba(x), test["label"], test[WEIGHT], test[schema.LEAD_ID], inflow
     )
     per_week = (held.per_lead()["p"] >= fitted.model.thresholds.sql).mean() * inflow
     assert 0 < per_week <= 4.0
