@@ -647,7 +647,9 @@ def starter_config(found: Inspection) -> str:
     if found.created_column and found.created_column != schema.CREATED_AT:
         mapping.append((found.created_column, schema.CREATED_AT, "earliest date, filled for all"))
     if found.closed_column and found.closed_column != schema.CLOSED_AT:
-        mapping.append((found.closed_column, schema.CLOSED_AT, "filled only for closed leads"))
+        mapping.append(
+            (found.closed_column, schema.CLOSED_AT, "the close date: filled for closed leads")
+        )
     taken = {m[0] for m in mapping} | {m[1] for m in mapping}
     for profile in found.columns:
         name = well_known_name(profile)

@@ -5,12 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.tables import Tables, prepare_tables
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local[2] Spark session per test module (the Spark engine's tests)."""
+    from leadscore.pipelines.spark import session
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEADSCORE_SPARK_WAREHOUSE", str(warehouse))
+        spark = session("local[2]")
+    yield spark
+    spark.stop()
 
 
 def ts(text: str) -> pd.Timestamp:

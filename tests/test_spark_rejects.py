@@ -3,7 +3,6 @@ judged over the whole table on the driver, as the local engine judges it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,6 @@ from tests.conftest import TrainedStore
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from leadscore.pipelines.spark import session
-
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LEADSCORE_SPARK_WAREHOUSE", str(warehouse))
-        spark = session("local[2]")
-    yield spark
-    spark.stop()
 
 
 def test_spark_sets_aside_bad_lead_rows_and_judges_their_share_on_the_whole_table(
