@@ -17,9 +17,10 @@ would (`answer`: the outcome is the export's outcome column, every other column 
 by editing the starter config the way the message says, retrains and reports the AUC "after
 answering".
 
-Optional "zoo": if `leadscore.pipelines.dialects` exists, every dialect of
-`leadscore generate --dialect` goes through the same path (train on the export, score the
-leads open at its date) and is compared with the generator's truth and with `canonical`.
+The zoo (skip it with `--no-zoo`): every dialect of `leadscore generate --dialect` goes
+through the same path (train on the export, score the leads open at its date) and is compared
+with the generator's truth and with `canonical` (a flat export with the same flat table under
+the contract's names).
 
 Prints a Markdown table and writes it into README.md between the `exports-table` markers.
 
@@ -32,7 +33,6 @@ import argparse
 import copy
 import datetime as dt
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -546,13 +546,6 @@ ZOO_LEADS, ZOO_SEED, ZOO_NOW = 4000, 11, "2026-06-30"
 
 def run_zoo(work: Path, helps: dict[str, str]) -> list[str]:
     """Every dialect of `leadscore generate` through the zero-edit path; Markdown lines."""
-    if importlib.util.find_spec("leadscore.pipelines.dialects") is None:
-        print("zoo: leadscore.pipelines.dialects does not exist yet; section skipped.")
-        return []
-    if "--dialect" not in helps["generate"]:
-        note = "`leadscore generate` has no `--dialect` option yet"
-        print(f"zoo: {note}; section skipped.")
-        return [f"Dialect zoo: skipped, {note}."]
     from leadscore.pipelines.config import OutcomeSpellings
     from leadscore.pipelines.dialects import DIALECTS, leak_columns, mapping, reference_leads
     from leadscore.pipelines.synthetic import generate
