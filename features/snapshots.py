@@ -78,59 +78,51 @@ def training_rows(
     as_of = (first_k[lead_pos] + pick) * step
     weight = np.repeat(np.where(kept > 0, counts / np.maximum(kept, 1), 0.0), kept)
 
-    single_pos: list[np.ndarray] = []
-    single_as_of: list[np.ndarray] = []
-    single_weight: list[np.ndarray] = []
-    # Decided within one grid step: one row in the middle of its life, weighted by the share
-    # of a step it was open (at least a day's worth): the chance a nightly run sees it open.
-    short = both & (counts == 0)
-    if short.any():
-        log.info(
-            "%d closed leads were open for less than one %d-day grid step: one row each, as "
-            "of the middle of its life, weighted by the share of a step it was open",
-            int(short.sum()),
-            every_days,
-        )
-        life = np.maximum(closed_at[short] - created[short], 0.0)
-        single_pos.append(np.flatnonzero(short))
-        single_as_of.append(created[short] + life / 2)
-        single_weight.append(np.minimum(np.maximum(life, SECONDS_PER_DAY) / step, 1.0))
-    no_close = ~np.isnan(created) & np.isnan(closed_at)
-    if no_close.any():
-        log.warning(
-            "%d closed leads have no closed_at: each gets one training row as of %d days "
-            "after creation, since later activity cannot be told apart from post-close activity",
-            int(no_close.sum()),
-            no_close_date_horizon_days,
-        )
-        single_pos.append(np.flatnonzero(no_close))
-        single_as_of.append(np.minimum(created[no_close] + horizon, end))
-        single_weight.append(np.ones(int(no_close.sum())))
-    no_create = np.isnan(created) & ~np.isnan(closed_at)
-    if no_create.any():
-        log.warning(
-            "%d closed leads have no created_at: each gets one training row as of %d days "
-            "before it closed",
-            int(no_create.sum()),
-            no_close_date_horizon_days,
-        )
-        single_pos.append(np.flatnonzero(no_create))
-        single_as_of.append(closed_at[no_create] - horizon)
-        single_weight.append(np.ones(int(no_create.sum())))
-    neither = np.isnan(created) & np.isnan(closed_at)
-    if neither.any():
-        log.info(
+    # Closed leads without a row on the grid get one row each:
+    # (which leads, as of when, weight, log level, what the log says).
+    life = np.maximum(closed_at - created, 0.0)
+    singles = (
+        (  # decided within a grid step: the middle of its life, weighted by the share of a
+            # step it was open (at least a day's worth): the chance a nightly run sees it open
+            both & (counts == 0),
+            created + life / 2,
+            np.minimum(np.maximum(life, SECONDS_PER_DAY) / step, 1.0),
+            logging.INFO,
+            f"%d closed leads were open for less than one {every_days}-day grid step: one row "
+            "each, as of the middle of its life, weighted by the share of a step it was open",
+        ),
+        (
+            ~np.isnan(created) & np.isnan(closed_at),
+            np.minimum(created + horizon, end),
+            1.0,
+            logging.WARNING,
+            f"%d closed leads have no closed_at: each gets one training row as of "
+            f"{no_close_date_horizon_days} days after creation, since later activity cannot be "
+            "told apart from post-close activity",
+        ),
+        (
+            np.isnan(created) & ~np.isnan(closed_at),
+            closed_at - horizon,
+            1.0,
+            logging.WARNING,
+            f"%d closed leads have no created_at: each gets one training row as of "
+            f"{no_close_date_horizon_days} days before it closed",
+        ),
+        (
+            np.isnan(created) & np.isnan(closed_at),
+            end,
+            1.0,
+            logging.INFO,
             "%d closed leads have neither created_at nor closed_at: one row each, as of the "
             "end of the data (attributes only are trustworthy for them)",
-            int(neither.sum()),
-        )
-        single_pos.append(np.flatnonzero(neither))
-        single_as_of.append(np.full(int(neither.sum()), end))
-        single_weight.append(np.ones(int(neither.sum())))
-    if single_pos:
-        lead_pos = np.concatenate([lead_pos, *single_pos])
-        as_of = np.concatenate([as_of, *single_as_of])
-        weight = np.concatenate([weight, *single_weight])
+        ),
+    )
+    for which, when, row_weight, level, message in singles:
+        if which.any():
+            log.log(level, message, int(which.sum()))
+            lead_pos = np.concatenate([lead_pos, np.flatnonzero(which)])
+            as_of = np.concatenate([as_of, np.broadcast_to(when, (n,))[which]])
+            weight = np.concatenate([weight, np.broadcast_to(row_weight, (n,))[which]])
 
     order_time = np.where(np.isnan(closed_at), created, closed_at)
     rows = pd.DataFrame(
