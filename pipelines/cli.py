@@ -206,11 +206,25 @@ def train(
     db: DbOpt = None,
     config: ConfigOpt = None,
     outcome: OutcomeOpt = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote",
+            help="Make the new model the champion even when the current champion cannot be "
+            "compared (registry unreadable, champion not loadable). Without it such a run "
+            "registers the model as `challenger` and exits with code 1. A champion that "
+            "can be compared and is better is never replaced.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Train on closed leads, calibrate on recent ones, learn MQL/SQL thresholds, judge on
-    the most recent, and register the model in MLflow (alias `champion` if not worse)."""
+    the most recent, and register the model in MLflow (alias `champion` if not worse).
+
+    Exit codes: 0 ok (promoted, or a worse model kept as challenger); 2 bad input; 1 anything
+    else, including a registered model left as challenger because the champion could not be
+    read or loaded (fails closed: see --promote)."""
     _setup_logging(quiet, verbose)
     from leadscore.pipelines import tracking
     from leadscore.pipelines.sources import as_source
@@ -221,7 +235,7 @@ def train(
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
         uri = tracking.configure_tracking()
-        result = run_train(leads_source, activities_source, cfg)
+        result = run_train(leads_source, activities_source, cfg, promote=promote)
         console.print(_metric_table(
             f"Most recent period ({result.split})",
             {"LightGBM (calibrated)": result.metrics, "logistic baseline": result.baseline_metrics},
@@ -261,6 +275,15 @@ def train(
             f"Registered [bold]{result.model_name}[/] v{result.version} ({status}: "
             f"{result.champion_reason}). MLflow run {result.run_id} in {uri}"
         )
+        if result.gate_failure is not None:
+            raise _fail(
+                f"{result.model_name} v{result.version} was registered with alias "
+                f"`challenger`, but the champion was NOT replaced ({result.gate_failure}). "
+                "Once the registry / champion is fixed, "
+                f"promote it with `leadscore promote --version {result.version}`, or retrain "
+                "with --promote to replace the champion without comparing.",
+                EXIT_FAILURE,
+            )
 
     _run(job)
 

@@ -38,6 +38,12 @@ class ModelResolutionError(RuntimeError):
     """The model could not be found or loaded; the message says why and what to do."""
 
 
+class RegistryUnavailable(ModelResolutionError):
+    """The registry could not be read: unreachable, a database error, refused access, a
+    broken store; not "no such model or alias". The message names the registry URI and
+    the underlying error. A ModelResolutionError, so every command exits with code 1."""
+
+
 # A tracking server that is down should fail a nightly job within seconds (3 attempts with
 # 1-2-4 s back-off), one that accepts connections but never answers within about a minute
 # and a half (4 attempts of 20 s), not after MLflow's defaults of 7 retries with doubling
@@ -283,12 +289,40 @@ def load_model(uri: str) -> ResolvedModel:
     return ResolvedModel(model=model, uri=uri, name=name, version=version)
 
 
+def shown_uri(uri: str) -> str:
+    """A store URI for messages and run records, its password (if any) hidden."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+        return parsed._replace(netloc=netloc).geturl()
+    return uri
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    """The gist of an error (SQLAlchemy appends the whole statement on further lines)."""
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def alias_version(name: str, alias: str) -> str | None:
-    """The version an alias points at, or None (no such model or alias)."""
+    """The version an alias points at, or None when the registered model or the alias does
+    not exist (MLflow answers RESOURCE_DOES_NOT_EXIST for a missing model,
+    INVALID_PARAMETER_VALUE for a missing alias). Any other failure (registry out of reach,
+    a database error, refused access) raises RegistryUnavailable: "cannot tell" must never
+    read as "no champion"."""
     try:
         return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
+            return None
+        detail = f"{exc.error_code}: {_first_line(exc.message)}"
+        cause: Exception = exc
+    except Exception as exc:  # a raw database, network or permission error
+        detail, cause = f"{type(exc).__name__}: {_first_line(str(exc))}", exc
+    raise RegistryUnavailable(
+        f"cannot read the alias '{alias}' of model '{name}' from the registry at "
+        f"{shown_uri(mlflow.get_registry_uri())} ({detail})"
+    ) from cause
 
 
 def register(model_uri: str, name: str) -> str:

@@ -55,6 +55,9 @@ class TrainResult:
     tier_changes: pd.DataFrame | None = None  # champion tier x new tier, open leads
     notes: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
+    # Why the gate could not compare with the champion (registry unreadable, champion not
+    # loadable): the champion was left alone unless promotion was forced. None: it compared.
+    gate_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,13 @@ class GateDecision:
     champion_version: str | None
     champion: LeadScoringModel | None
     champion_metrics: dict[str, float]
+    failed: bool = False  # the gate could not judge (registry or champion unreadable)
+
+
+def _cannot_judge(reason: str, current: str | None) -> GateDecision:
+    """Fail closed: when the champion cannot be read, loaded or scored, nothing says the
+    new model is as good, so it does not replace it (unless ``train(promote=True)``)."""
+    return GateDecision(False, reason, current, None, {}, failed=True)
 
 
 def champion_gate(
@@ -76,19 +86,27 @@ def champion_gate(
     them, so the default gate metric is ranking-only (ROC AUC), which calibration cannot
     change."""
     name = config.registry.model_name
-    current = tracking.alias_version(name, tracking.CHAMPION)
+    try:
+        current = tracking.alias_version(name, tracking.CHAMPION)
+    except tracking.RegistryUnavailable as exc:
+        return _cannot_judge(f"not compared, champion left alone: {exc}", None)
     if current is None:
         return GateDecision(True, "no champion yet", None, None, {})
     try:
         champion = tracking.load_model(f"models:/{name}/{current}").model
-    except tracking.ModelResolutionError as exc:
-        return GateDecision(
-            True, f"champion v{current} cannot be loaded by this version ({exc})", current, None, {}
+        features = build_features(tables.leads, tables.activities, test_rows, champion.spec)
+        theirs = evaluate(
+            test_rows[LABEL].to_numpy(),
+            champion.judged_proba(features),
+            test_rows[WEIGHT].to_numpy(),
         )
-    features = build_features(tables.leads, tables.activities, test_rows, champion.spec)
-    theirs = evaluate(
-        test_rows[LABEL].to_numpy(), champion.judged_proba(features), test_rows[WEIGHT].to_numpy()
-    )
+    except Exception as exc:  # any failure to load or score it: the gate cannot judge
+        detail = str(exc) if isinstance(exc, tracking.ModelResolutionError) else repr(exc)
+        return _cannot_judge(
+            f"not compared, champion left alone: champion v{current} cannot be loaded or "
+            f"scored by this version ({detail})",
+            current,
+        )
     metric, tolerance = config.registry.gate_metric, config.registry.gate_tolerance
     ours, their = new_metrics.get(metric, float("nan")), theirs.get(metric, float("nan"))
     passed = ours >= their - tolerance if HIGHER_IS_BETTER[metric] else ours <= their + tolerance
@@ -244,11 +262,17 @@ def _log_lead_rejects(tables: Tables) -> None:
 
 
 def train(
-    leads_path: Path | Source, activities_path: Path | Source | None, config: Config
+    leads_path: Path | Source,
+    activities_path: Path | Source | None,
+    config: Config,
+    promote: bool = False,
 ) -> TrainResult:
     """Read, fit, log everything to MLflow, register, and move the champion alias when the
-    new model is not worse (else it becomes the challenger). Raises InputError for bad input,
-    ConfigError while the config leaves a question open."""
+    new model is not worse (else it becomes the challenger). Fails closed: when the champion
+    cannot be read from the registry or cannot be loaded / scored, the new version is
+    registered as the challenger and ``gate_failure`` says why; ``promote=True`` makes it
+    the champion in that case (never over a comparable, better champion). Raises InputError
+    for bad input, ConfigError while the config leaves a question open."""
     require_settled(config)
     tables = load_tables(leads_path, activities_path, config)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
@@ -259,8 +283,9 @@ def train(
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     stage = ["logging the run"]  # what the job was doing, for the message if MLflow fails
     try:
-        return _log_and_register(config, tables, fitted, test_rows, stage)
-    except MlflowException as exc:
+        return _log_and_register(config, tables, fitted, test_rows, stage, promote)
+    except (MlflowException, tracking.RegistryUnavailable) as exc:
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
         state = {
             "logging the run": "nothing was registered and no alias moved",
             "registering": "the run is complete; whether its model version was created, no "
@@ -270,12 +295,17 @@ def train(
         }[stage[0]]
         raise tracking.ModelResolutionError(
             f"MLflow at {mlflow.get_tracking_uri()} failed or went out of reach while "
-            f"{stage[0]}, so training stopped: {exc.message}. State: {state}"
+            f"{stage[0]}, so training stopped: {message}. State: {state}"
         ) from exc
 
 
 def _log_and_register(
-    config: Config, tables: Tables, fitted: Fitted, test_rows: pd.DataFrame, stage: list[str]
+    config: Config,
+    tables: Tables,
+    fitted: Fitted,
+    test_rows: pd.DataFrame,
+    stage: list[str],
+    force: bool,
 ) -> TrainResult:
     model, spec, name = fitted.model, fitted.model.spec, config.registry.model_name
     experiment = tracking.ensure_experiment(config.registry.experiment)
@@ -284,6 +314,15 @@ def _log_and_register(
         _log_run(config, tables, fitted, out)
         _log_lead_rejects(tables)
         gate = champion_gate(config, tables, test_rows, fitted.final_metrics)
+        promote, reason = gate.promote, gate.reason
+        if gate.failed:
+            promote = force
+            reason += (
+                "; promoted anyway (--promote)"
+                if force
+                else "; registered as challenger: fix the registry or champion and run "
+                "`leadscore promote --version <this version>`, or retrain with --promote"
+            )
         changes = None
         if gate.champion is not None:
             mlflow.log_metrics({f"champion_test_{k}": v for k, v in gate.champion_metrics.items()})
@@ -304,7 +343,7 @@ def _log_and_register(
             input_example=frame_to_strings(input_example(spec), spec),
             pip_requirements=tracking.pip_requirements(),
         )
-        mlflow.set_tag("leadscore.champion_decision", gate.reason)
+        mlflow.set_tag("leadscore.champion_decision", reason[:4000])
         run_id = run.info.run_id
     # Only a finished run's complete model reaches the registry, and the aliases move last:
     # a job killed at any point leaves either no new version, or a complete version that
@@ -312,21 +351,19 @@ def _log_and_register(
     stage[0] = "registering"
     version = tracking.register(info.model_uri, name)
     stage[0] = "moving aliases"
-    if gate.promote:
+    if promote:
         tracking.promote(name, version)
-        log.info("Model %s v%s is now the champion (%s)", name, version, gate.reason)
+        log.info("Model %s v%s is now the champion (%s)", name, version, reason)
     else:
         tracking.set_alias(name, tracking.CHALLENGER, version)
-        log.warning(
-            "Model %s v%s is NOT promoted; it is the challenger: %s", name, version, gate.reason
-        )
+        log.warning("Model %s v%s is NOT promoted; it is the challenger: %s", name, version, reason)
 
     return TrainResult(
         run_id=run_id,
         model_name=name,
         version=version,
-        is_champion=gate.promote,
-        champion_reason=gate.reason,
+        is_champion=promote,
+        champion_reason=reason.replace("<this version>", version),
         metrics=fitted.metrics,
         baseline_metrics=fitted.baseline_metrics,
         tier_table=fitted.tiers_final,
@@ -336,4 +373,5 @@ def _log_and_register(
         tier_changes=changes,
         notes=fitted.notes,
         leaks=[leak.describe() for leak in fitted.leaks],
+        gate_failure=gate.reason if gate.failed and not force else None,
     )
