@@ -22,9 +22,10 @@ through the same path (train on the export, score the leads open at its date) an
 with the generator's truth and with `canonical` (a flat export with the same flat table under
 the contract's names).
 
-Prints a Markdown table and writes it into README.md between the `exports-table` markers.
+Prints a Markdown table and writes it into docs/results.md between the `exports-table`
+markers.
 
-    .venv/bin/python bench/exports.py [--only NAME] [--no-readme] [--no-zoo] [--keep DIR]
+    .venv/bin/python bench/exports.py [--only NAME] [--no-write] [--no-zoo] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -55,15 +56,6 @@ AS_OF = "2026-06-30"  # the exports have no timestamps: any date scores every op
 MAX_QUESTIONS = 5  # questions answered per export before the bench gives up
 STEP_TIMEOUT = 3600  # seconds per CLI call
 MARK_START, MARK_END = "<!-- exports-table:start -->", "<!-- exports-table:end -->"
-SECTION = "## Real exports, zero edits"
-SECTION_AFTER = "## From a raw CRM export to scored leads"
-INTRO = (
-    "`bench/exports.py` runs each public export of the corpus (`exports/README.md`,\n"
-    "`bank-marketing/`) through exactly what a new user runs: `inspect` -> `train` with the\n"
-    "starter config -> `score`, through the CLI, no edits. It compares the held-out ROC AUC with\n"
-    "the yardstick of a careful analyst (same split, every column but the outcome); when `train`\n"
-    "asks a question, the table shows it, then the AUC after answering it as that analyst would."
-)
 TIERS = ("SQL", "MQL", "unqualified")
 _BOX = "│╭╮╰╯─ "  # rich draws typer's usage errors in a box
 _ERROR = re.compile(r"^error\b:?", re.IGNORECASE)
@@ -693,29 +685,25 @@ def table(rows: list[Row], header: str, zoo: list[str], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text(encoding="utf-8")
-    block = f"{MARK_START}\n{text}\n{MARK_END}"
-    if MARK_START in content and MARK_END in content:
-        head, rest = content.split(MARK_START, 1)
-        content = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        start = content.index(SECTION_AFTER)
-        following = content.find("\n## ", start + len(SECTION_AFTER))
-        at = following + 1 if following != -1 else len(content)
-        content = content[:at] + f"{SECTION}\n\n{INTRO}\n\n{block}\n\n" + content[at:]
-    readme.write_text(content, encoding="utf-8")
+def write_results(text: str) -> None:
+    """Replace the block between the exports-table markers of docs/results.md."""
+    results = ROOT / "docs" / "results.md"
+    content = results.read_text(encoding="utf-8")
+    if MARK_START not in content or MARK_END not in content:
+        raise SystemExit(f"{results}: no {MARK_START} ... {MARK_END} block to write into")
+    head, rest = content.split(MARK_START, 1)
+    content = f"{head}{MARK_START}\n{text}\n{MARK_END}{rest.split(MARK_END, 1)[1]}"
+    results.write_text(content, encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     names = [e.name for e in EXPORTS]
     parser.add_argument(
-        "--only", choices=names, help="Run one export; no zoo, README left as it is."
+        "--only", choices=names, help="Run one export; no zoo, docs/results.md left as it is."
     )
     parser.add_argument("--data", type=Path, default=DATA, help="Folder holding the exports.")
-    parser.add_argument("--no-readme", action="store_true", help="Print only.")
+    parser.add_argument("--no-write", action="store_true", help="Print only.")
     parser.add_argument("--no-zoo", action="store_true", help="Skip the dialect zoo.")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep its files.")
     args = parser.parse_args()
@@ -736,8 +724,8 @@ def main() -> None:
     text = table(rows, machine(), zoo, time.perf_counter() - start)
     text = text.replace(f"{base}/", "<tmp>/")  # messages name the work folder's files
     print(text)
-    if not args.no_readme and not args.only:
-        write_readme(text)
+    if not args.no_write and not args.only:
+        write_results(text)
 
 
 if __name__ == "__main__":

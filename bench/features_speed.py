@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import published, stamp
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 
@@ -155,6 +157,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--child", choices=["features", "duckdb"])
     parser.add_argument("--folder", type=Path)
+    parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.folder)))
@@ -174,28 +177,30 @@ def main() -> None:
 
     ours, ref = median("features", "seconds"), median("duckdb", "seconds")
     n_rows = results["features"][0]["rows"]
-    print(f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-          f"Python {platform.python_version()}; {args.runs} runs each, medians.")  # fmt: skip
-    print(
-        f"{n_rows:,} leads, {results['features'][0]['activities']:,} activities, as of one date.\n"
-    )
-    print(
-        "| step | wall time (s) | leads/s | columns "
-        "| peak RSS during the step (GB) | RSS before it (GB) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|")
-    for kind, label in (
-        ("features", "leadscore `build_features`"),
-        ("duckdb", "DuckDB counts (reference)"),
-    ):
+    with published("features_speed", not args.no_write):
+        print(f"{stamp()}, Python {platform.python_version()}; {args.runs} runs each, medians.")
         print(
-            f"| {label} | {median(kind, 'seconds'):.1f} | "
-            f"{n_rows / median(kind, 'seconds'):,.0f} | "
-            f"{int(results[kind][0]['columns'])} | {median(kind, 'peak_gb'):.1f} | "
-            f"{median(kind, 'rss_before_gb'):.1f} |"
+            f"{n_rows:,} leads, {results['features'][0]['activities']:,} activities, "
+            "as of one date.\n"
         )
-    print(f"\nRatio leadscore / DuckDB: {ours / ref:.2f}x. Preparing the tables (validation, "
-          f"not part of either step): {median('features', 'prepare_seconds'):.1f} s.")  # fmt: skip
+        print(
+            "| step | wall time (s) | leads/s | columns "
+            "| peak RSS during the step (GB) | RSS before it (GB) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for kind, label in (
+            ("features", "leadscore `build_features`"),
+            ("duckdb", "DuckDB counts (reference)"),
+        ):
+            print(
+                f"| {label} | {median(kind, 'seconds'):.1f} | "
+                f"{n_rows / median(kind, 'seconds'):,.0f} | "
+                f"{int(results[kind][0]['columns'])} | {median(kind, 'peak_gb'):.1f} | "
+                f"{median(kind, 'rss_before_gb'):.1f} |"
+            )
+        prepare = median("features", "prepare_seconds")
+        print(f"\nRatio leadscore / DuckDB: {ours / ref:.2f}x. Preparing the tables "
+              f"(validation, not part of either step): {prepare:.1f} s.")  # fmt: skip
     print("Raw:", json.dumps(results))
 
 

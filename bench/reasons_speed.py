@@ -29,6 +29,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
+from provenance import published, stamp
 
 from leadscore.features import schema
 from leadscore.features.snapshots import LABEL, WEIGHT
@@ -170,17 +171,19 @@ def main() -> None:
     parser.add_argument("--contrib-rows", type=int, default=20_000, help="rows for pred_contrib")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
     spec, x_all, y, w, _ = lead_rows(args.leads, args.seed)
     x = np.resize(x_all, (args.rows, x_all.shape[1]))  # repeats the rows if there are fewer
     sample = x_all[np.random.default_rng(0).permutation(len(x_all))[: args.contrib_rows]]
-    print(f"{len(x_all)} feature rows ({x_all.shape[1]} features) from {args.leads} leads; "
-          f"timing {args.rows} rows, {args.threads} threads, "
-          f"median of {args.runs} runs\n")  # fmt: skip
-    for name, booster in boosters(spec, x_all, y, w).items():
-        report(name, booster, x, sample, args)
+    with published("reasons_speed", not args.no_write):
+        print(f"{stamp()}. {len(x_all)} feature rows ({x_all.shape[1]} features) from "
+              f"{args.leads} leads; timing {args.rows} rows, {args.threads} threads, "
+              f"median of {args.runs} runs\n")  # fmt: skip
+        for name, booster in boosters(spec, x_all, y, w).items():
+            report(name, booster, x, sample, args)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import published, stamp
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 sys.path.insert(0, str(HERE))
@@ -177,6 +179,7 @@ def main() -> None:
     parser.add_argument("--child", choices=["reference"])
     parser.add_argument("--folder", type=Path)
     parser.add_argument("--as-of")
+    parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
     uri = _store()
     if args.child:
@@ -204,33 +207,34 @@ def main() -> None:
     leads = job[0]["scored"]
     ref_total = median("reference", "duckdb") + median("reference", "predict")
     ref_total += median("reference", "pred_contrib")
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; {args.runs} runs each, medians.")  # fmt: skip
-    print(f"{int(leads):,} open leads scored end to end from Parquet "
-          f"(reference matrix: {int(results['reference'][0]['matrix_rows']):,} rows, "
-          f"{int(results['reference'][0]['trees'])} trees).\n")  # fmt: skip
-    print("| run | wall (s) | leads/s | peak RSS (GB) |")
-    print("|---|---:|---:|---:|")
-    for kind, label in (("job", f"job, {int(leads):,} leads"),
-                        ("job_small", f"job, {int(job_small[0]['scored']):,} leads")):  # fmt: skip
-        print(f"| {label} | {median(kind, 'seconds'):.1f} | "
-              f"{median(kind, 'scored') / median(kind, 'seconds'):,.0f} | "
-              f"{median(kind, 'peak_gb'):.2f} |")  # fmt: skip
-    print("\n| job stage (1M) | seconds |")
-    print("|---|---:|")
-    for stage in ("read", "validate", "features", "predict", "reasons", "write", "publish"):
-        print(f"| {stage} | {median('job', 'seconds_' + stage):.1f} |")
-    print("\n| reference step | seconds |")
-    print("|---|---:|")
-    for key in ("duckdb", "predict", "pred_contrib"):
-        print(f"| {key} | {median('reference', key):.1f} |")
-    print(f"| total | {ref_total:.1f} |")
-    reasons = median("job", "seconds_reasons")
-    bare = median("reference", "predict")
-    print(f"\nJob / reference wall time: {median('job', 'seconds') / ref_total:.2f}x. "
-          f"Job's reasons (TreeSHAP + texts) / bare predict on the same rows: "
-          f"{reasons / bare:.1f}x; pred_contrib / predict: "
-          f"{median('reference', 'pred_contrib') / bare:.0f}x.")  # fmt: skip
+    with published("score_speed", not args.no_write):
+        print(f"{stamp()}, Python {platform.python_version()}; {args.runs} runs each, medians.")
+        print(f"{int(leads):,} open leads scored end to end from Parquet "
+              f"(reference matrix: {int(results['reference'][0]['matrix_rows']):,} rows, "
+              f"{int(results['reference'][0]['trees'])} trees).\n")  # fmt: skip
+        print("| run | wall (s) | leads/s | peak RSS (GB) |")
+        print("|---|---:|---:|---:|")
+        small = int(job_small[0]["scored"])
+        for kind, label in (("job", f"job, {int(leads):,} leads"),
+                            ("job_small", f"job, {small:,} leads")):  # fmt: skip
+            print(f"| {label} | {median(kind, 'seconds'):.1f} | "
+                  f"{median(kind, 'scored') / median(kind, 'seconds'):,.0f} | "
+                  f"{median(kind, 'peak_gb'):.2f} |")  # fmt: skip
+        print("\n| job stage (1M) | seconds |")
+        print("|---|---:|")
+        for stage in ("read", "validate", "features", "predict", "reasons", "write", "publish"):
+            print(f"| {stage} | {median('job', 'seconds_' + stage):.1f} |")
+        print("\n| reference step | seconds |")
+        print("|---|---:|")
+        for key in ("duckdb", "predict", "pred_contrib"):
+            print(f"| {key} | {median('reference', key):.1f} |")
+        print(f"| total | {ref_total:.1f} |")
+        reasons = median("job", "seconds_reasons")
+        bare = median("reference", "predict")
+        print(f"\nJob / reference wall time: {median('job', 'seconds') / ref_total:.2f}x. "
+              f"Job's reasons (TreeSHAP + texts) / bare predict on the same rows: "
+              f"{reasons / bare:.1f}x; pred_contrib / predict: "
+              f"{median('reference', 'pred_contrib') / bare:.0f}x.")  # fmt: skip
     print("Raw:", json.dumps(results))
 
 

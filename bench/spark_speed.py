@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from provenance import published, stamp
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 sys.path.insert(0, str(HERE))
@@ -71,6 +73,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args()
     uri = _store()
     world, as_of = _open_world(args.leads, args.seed)
@@ -90,15 +93,15 @@ def main() -> None:
         spark_args = ["--output", str(DATA / "scores_spark"), "--engine", "spark"]
         spark.append(_run([*base, *spark_args, "--spark-master", "local[2]"], uri))
         metrics.append(_event_metrics(events))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores"
-    print(f"Machine: {machine}, Python {platform.python_version()}; {args.runs} runs, "
-          f"medians; {args.leads:,} leads.")  # fmt: skip
-    print("\n| engine | wall time (s) |\n|---|---:|")
-    print(f"| local (chunked, one process) | {statistics.median(local):.1f} |")
-    print(f"| Spark local[2] | {statistics.median(spark):.1f} |")
-    print("\nSpark's own metrics (last run):")
-    for key, value in metrics[-1].items():
-        print(f"- {key}: {value:.2f}")
+    with published("spark_speed", not args.no_write):
+        print(f"{stamp()}, Python {platform.python_version()}; {args.runs} runs, "
+              f"medians; {args.leads:,} leads.")  # fmt: skip
+        print("\n| engine | wall time (s) |\n|---|---:|")
+        print(f"| local (chunked, one process) | {statistics.median(local):.1f} |")
+        print(f"| Spark local[2] | {statistics.median(spark):.1f} |")
+        print("\nSpark's own metrics (last run):")
+        for key, value in metrics[-1].items():
+            print(f"- {key}: {value:.2f}")
     print("Raw:", json.dumps({"local": local, "spark": spark, "metrics": metrics}))
 
 

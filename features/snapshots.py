@@ -8,11 +8,20 @@ strictly between its ``created_at`` and its ``closed_at``. Long-lived leads are 
 the data, so new data never moves old rows. Every closed lead contributes: one decided
 within a grid step (a call answered the same day) gets one row in the middle of its life,
 weighted by the share of a step it was open.
+
+Inflow. The leads whose outcomes came in during a period are an unbiased sample of lead
+lives only when leads arrived at a steady rate: when the inflow grows, the recently closed
+leads are mostly quick decisions of the large recent cohorts (quick losses, when wins take
+longer), and a model calibrated on them underrates every lead open tonight. Each closed
+lead is therefore weighted by the average inflow over the lead inflow at its creation
+(``Inflow``, all leads counted, open ones too), which makes every period's closed leads
+look as if leads had arrived at a steady rate. A steady inflow gives weights of about 1.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,6 +34,52 @@ log = logging.getLogger(__name__)
 LABEL = "label"
 WEIGHT = "weight"
 ORDER_TIME = "order_time"  # when the outcome became known; drives the forward split
+
+
+@dataclass(frozen=True)
+class Inflow:
+    """Lead inflow over the history: leads created per second in equal time bins (edges in
+    epoch seconds), each bin averaged with its neighbours. Bins hold about ``LEADS_PER_BIN``
+    leads (at most ``MAX_BINS``), so sampling noise moves a weight by a few percent at most;
+    fewer than ``MIN_BINS`` bins: no weighting."""
+
+    edges: np.ndarray
+    density: np.ndarray
+    scale: float  # makes the weights of the leads it was learned from average 1
+
+    LEADS_PER_BIN = 200
+    MIN_BINS, MAX_BINS = 4, 52
+    LOWEST, HIGHEST = 0.2, 5.0  # weights are clipped to this range
+
+    @classmethod
+    def of(cls, created: pd.Series | None) -> Inflow | None:
+        """The inflow of the leads created at these times (None: too few to tell)."""
+        if created is None:
+            return None
+        seconds = to_epoch_seconds(created)
+        seconds = seconds[~np.isnan(seconds)]
+        bins = min(cls.MAX_BINS, len(seconds) // cls.LEADS_PER_BIN)
+        if bins < cls.MIN_BINS:
+            return None
+        first, last = np.quantile(seconds, [0.001, 0.999])  # a stray date spans no bins
+        if last <= first:
+            return None
+        edges = np.linspace(first, last, bins + 1)
+        counts, _ = np.histogram(np.clip(seconds, first, last), bins=edges)
+        padded = np.concatenate([[np.nan], counts / np.diff(edges), [np.nan]])
+        smoothed = np.nanmean(np.vstack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        unscaled = cls(edges, smoothed, 1.0)
+        return cls(edges, smoothed, 1.0 / float(np.mean(unscaled._inverse(seconds))))
+
+    def _inverse(self, created_seconds: np.ndarray) -> np.ndarray:
+        last = len(self.density) - 1
+        at = np.clip(np.searchsorted(self.edges, created_seconds, side="right") - 1, 0, last)
+        return 1.0 / np.maximum(self.density[at], 1e-300)
+
+    def weights(self, created_seconds: np.ndarray) -> np.ndarray:
+        """Average inflow over the inflow at each creation time (1 where it is unknown)."""
+        w = np.clip(self.scale * self._inverse(created_seconds), self.LOWEST, self.HIGHEST)
+        return np.where(np.isnan(created_seconds), 1.0, w)
 
 
 def rows_as_of(lead_ids: pd.Series | np.ndarray, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -46,8 +101,10 @@ def training_rows(
     max_rows_per_lead: int,
     no_close_date_horizon_days: int,
     data_end: pd.Timestamp,
+    inflow: Inflow | None = None,
 ) -> pd.DataFrame:
-    """Rows ``lead_id, as_of, label, weight, order_time`` for every closed lead."""
+    """Rows ``lead_id, as_of, label, weight, order_time`` for every closed lead; with an
+    ``inflow``, each lead's weights are multiplied by its inflow weight."""
     closed = leads[leads[schema.OUTCOME].isin([schema.WON, schema.LOST])]
     n = len(closed)
     step = every_days * SECONDS_PER_DAY
@@ -124,6 +181,8 @@ def training_rows(
             as_of = np.concatenate([as_of, np.broadcast_to(when, (n,))[which]])
             weight = np.concatenate([weight, np.broadcast_to(row_weight, (n,))[which]])
 
+    if inflow is not None:
+        weight = weight * inflow.weights(created)[lead_pos]
     order_time = np.where(np.isnan(closed_at), created, closed_at)
     rows = pd.DataFrame(
         {

@@ -29,6 +29,7 @@ from leadscore.pipelines.fitting import (
     fold_preparer,
     gate_leaks,
     training_set,
+    within_horizon,
 )
 from leadscore.pipelines.synthetic import World
 from leadscore.pipelines.tables import load_tables, prepare_tables
@@ -36,8 +37,9 @@ from leadscore.pipelines.tables import load_tables, prepare_tables
 
 def holdout_quality(train_world: World, holdout_world: World, config: Config) -> dict[str, Any]:
     """Metrics of the registered-model recipe and of the logistic baseline on the leads
-    open at the holdout world's export date, against their eventual outcomes. (The backtest
-    is not needed here and is switched off.)"""
+    open at the holdout world's export date, against the outcomes the generator knows they
+    later had: a win within the model's horizon of that date (the eventual outcome when it
+    states none). (The backtest is not needed here and is switched off.)"""
     config = config.model_copy(update={"backtest": config.backtest.model_copy(update={"folds": 0})})
     train_tables = prepare_tables(train_world.leads, train_world.activities, config)
     fitted = fit(train_tables, config, "generated training world")
@@ -47,8 +49,13 @@ def holdout_quality(train_world: World, holdout_world: World, config: Config) ->
     ids = tables.leads.loc[is_open, schema.LEAD_ID].to_numpy()
     rows = rows_as_of(ids, as_of)
     features = build_features(tables.leads, tables.activities, rows, fitted.model.spec)
-    truth = holdout_world.truth.set_index(schema.LEAD_ID)[schema.OUTCOME].reindex(ids)
-    y = (truth == schema.WON).to_numpy(dtype=int)
+    truth = holdout_world.truth.set_index(schema.LEAD_ID).reindex(ids)
+    won = truth[schema.OUTCOME] == schema.WON
+    horizon = fitted.model.metadata.get("horizon_days")
+    if horizon is not None:
+        closed = pd.to_datetime(truth[schema.CLOSED_AT], utc=True)
+        won &= closed - as_of <= pd.Timedelta(days=horizon)
+    y = won.to_numpy(dtype=int)
     p_model = fitted.model.predict_proba(features)
     p_baseline = baseline_proba(fitted.baseline, features, fitted.model.spec)
     tiers = fitted.model.tiers(p_model)
@@ -58,6 +65,7 @@ def holdout_quality(train_world: World, holdout_world: World, config: Config) ->
     }
     return {
         "open_leads": len(ids),
+        "horizon_days": horizon,
         "model": evaluate(y, p_model),
         "baseline": evaluate(y, p_baseline),
         "out_of_time_test": fitted.metrics,
@@ -86,6 +94,7 @@ def backtest_job(
     notes = check_enough(tables.leads, source, config)
     spec, rows, features, _ = training_set(tables, config, source)
     period, _ = split_by_time(rows, config.split.calibration_share, config.split.test_share)
+    rows, _ = within_horizon(tables.leads, rows, period, config)
     spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
     notes += [leak.describe() for leak in leaks]
     folds = config.backtest.folds or 4

@@ -15,8 +15,15 @@ from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features, fit_spec
 from leadscore.features.leakage import Leak, excluded_features, find_leaks
 from leadscore.features.registry import Kind
-from leadscore.features.snapshots import LABEL, ORDER_TIME, open_leads, rows_as_of, training_rows
-from leadscore.features.timeutil import to_epoch_seconds
+from leadscore.features.snapshots import (
+    LABEL,
+    ORDER_TIME,
+    Inflow,
+    open_leads,
+    rows_as_of,
+    training_rows,
+)
+from leadscore.features.timeutil import SECONDS_PER_DAY, to_epoch_seconds
 from leadscore.models.backtest import (
     BacktestResult,
     FoldInputs,
@@ -263,15 +270,26 @@ def time_order(leads: pd.DataFrame, config: Config) -> np.ndarray | None:
     return None
 
 
-def snapshot_rows(leads: pd.DataFrame, config: Config, end: pd.Timestamp) -> pd.DataFrame:
-    """The training rows of the closed leads on the snapshot grid (``config.split``); when
-    the export's rows are in time order, a lead's row position in it is its order time."""
+def lead_inflow(leads: pd.DataFrame) -> Inflow | None:
+    """The inflow of all leads (open ones too) over the history, None without creation times."""
+    return Inflow.of(leads[schema.CREATED_AT] if schema.CREATED_AT in leads.columns else None)
+
+
+def snapshot_rows(
+    leads: pd.DataFrame, config: Config, end: pd.Timestamp, inflow: Inflow | None = None
+) -> pd.DataFrame:
+    """The training rows of the closed leads on the snapshot grid (``config.split``),
+    weighted against the lead inflow (of these leads unless given); when the export's rows
+    are in time order, a lead's row position in it is its order time."""
+    if inflow is None:
+        inflow = lead_inflow(leads)
     rows = training_rows(
         leads,
         every_days=config.split.snapshot_every_days,
         max_rows_per_lead=config.split.max_rows_per_lead,
         no_close_date_horizon_days=config.split.no_close_date_horizon_days,
         data_end=end,
+        inflow=inflow,
     )
     if config.export.row_order_is_time:
         position = pd.Series(leads.index.to_numpy(), index=leads[schema.LEAD_ID])
@@ -310,6 +328,46 @@ def gate_leaks(
             "excluded wrongly with `leakage.keep`",
         )
     return spec, features, leaks
+
+
+def within_horizon(
+    leads: pd.DataFrame, rows: pd.DataFrame, period: np.ndarray, config: Config
+) -> tuple[pd.DataFrame, float | None]:
+    """The rows labelled with the probability the product gives: a win within H days of the
+    as-of, and H in days (None without creation and close times: then the eventual outcome).
+
+    H runs from the history's first lead to the start of the latest period (the leads that
+    calibrate the registered model): the longest remaining life every lead closing in that
+    period could have shown. A later win would be seen only from the oldest leads, so it
+    counts as not won within H; the log says how many such rows there are."""
+    if (
+        schema.CREATED_AT not in leads.columns
+        or schema.CLOSED_AT not in leads.columns
+        or config.export.row_order_is_time
+    ):
+        return rows, None
+    first = leads[schema.CREATED_AT].min()
+    latest = rows.loc[period == TEST, ORDER_TIME].min()
+    if pd.isna(first) or not np.isfinite(latest):
+        return rows, None
+    horizon = float(latest - to_epoch_seconds(pd.Series([first]))[0])
+    closed_at = to_epoch_seconds(
+        rows[schema.LEAD_ID].map(leads.set_index(schema.LEAD_ID)[schema.CLOSED_AT])
+    )
+    late = (rows[LABEL] == 1).to_numpy() & (
+        closed_at - to_epoch_seconds(rows[schema.AS_OF]) > horizon
+    )
+    days = round(horizon / SECONDS_PER_DAY, 1)
+    log.info(
+        "Probabilities are of a win within %g days of the as-of (from the first lead to the "
+        "start of the latest period); %d of %d won rows came later and count as not won "
+        "within that horizon",
+        days, int(late.sum()), int((rows[LABEL] == 1).sum()),
+    )  # fmt: skip
+    if late.any():
+        rows = rows.copy()
+        rows.loc[late, LABEL] = 0
+    return rows, days
 
 
 def fold_preparer(tables: Tables, config: Config, rows: pd.DataFrame, folds: int) -> PrepareFold:
@@ -357,6 +415,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     notes = check_enough(tables.leads, source, config)
     spec, rows, features, end = training_set(tables, config, source)
     period, how = split_by_time(rows, config.split.calibration_share, config.split.test_share)
+    rows, horizon = within_horizon(tables.leads, rows, period, config)
     spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
     log.info(
         "Training rows: %d from %d closed leads; split %s",
@@ -442,6 +501,7 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
             "monotone": choice.monotone,
             "lightgbm": choice.settings.model_dump(),
             "split": how,
+            "horizon_days": horizon,
             "periods": periods,
             "weekly_inflow": inflow,
             "fingerprint": tables.fingerprint,

@@ -25,6 +25,7 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec
+from leadscore.features.snapshots import Inflow
 from leadscore.models.scorer import LeadScoringModel
 from leadscore.pipelines import tracking
 from leadscore.pipelines.chunks import Bucket
@@ -408,6 +409,7 @@ class Learned:
 
     spec: FeatureSpec
     data_end: pd.Timestamp
+    inflow: Inflow | None  # of the whole leads table: training rows are weighted against it
 
 
 def learn(
@@ -421,7 +423,7 @@ def learn(
     summarised bucket by bucket (rows and values per activity type, latest time) and the
     summaries added up (``ActivitySummary.combine``)."""
     from leadscore.features.build import ActivitySummary, fit_spec_from
-    from leadscore.pipelines.fitting import data_end_of, time_order
+    from leadscore.pipelines.fitting import data_end_of, lead_inflow, time_order
     from leadscore.pipelines.tables import prepare_tables, validate_leads
 
     leads, activities, _ = prepared
@@ -450,7 +452,7 @@ def learn(
         )  # fmt: skip
     spec = fit_spec_from(validated, summary, config.features, time_order(validated, config))
     end = data_end_of(validated, summary.latest if summary is not None else None)
-    return Learned(spec, end)
+    return Learned(spec, end, lead_inflow(validated))
 
 
 def training_rows_spark(
@@ -489,7 +491,7 @@ def training_rows_spark(
             _raw(leads_pdf), _raw(acts_pdf) if acts_pdf is not None else None,
             config, *labels, allow_no_leads=True, judge=False,
         )  # fmt: skip
-        rows = snapshot_rows(tables.leads, config, end)
+        rows = snapshot_rows(tables.leads, config, end, learned.inflow)
         features = build_features(tables.leads, tables.activities, rows, spec_)
         out = pd.concat([rows.reset_index(drop=True), features.reset_index(drop=True)], axis=1)
         out[schema.AS_OF] = pd.to_datetime(out[schema.AS_OF], utc=True).dt.tz_convert(None)
