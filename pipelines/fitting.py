@@ -1,5 +1,6 @@
 """Fitting, judged forward in time: pure computation on validated tables, no MLflow, no
-files. ``train`` logs and registers what ``fit`` returns."""
+files. ``train`` stamps the model (package version, commit), logs and registers what
+``fit`` returns."""
 
 from __future__ import annotations
 
@@ -39,9 +40,8 @@ from leadscore.models.recipe import Part, choose_booster, forward, thresholds_fo
 from leadscore.models.scorer import LeadScoringModel
 from leadscore.models.split import CALIBRATION, LATER, TEST, TRAIN, split_by_time
 from leadscore.models.thresholds import HeldOut, tier_table, weekly_inflow
-from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.tables import InputError, Tables
+from leadscore.pipelines.io.tables import InputError, Tables
 
 log = logging.getLogger(__name__)
 
@@ -494,8 +494,6 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         final.calibrator,
         final_thresholds,
         metadata={
-            "package_version": tracking.library_versions()["leadscore"],
-            "git_commit": tracking.git_commit(),
             "data_end": end.isoformat(),
             "rounds": choice.rounds,
             "monotone": choice.monotone,

@@ -23,7 +23,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from leadscore.models.importance import FIELD_WORDS
-from leadscore.pipelines import tracking
+from leadscore.pipelines.io import tracking
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,12 @@ from leadscore.models.mlflow_model import (
 )
 from leadscore.models.scorer import READING, LeadScoringModel
 from leadscore.models.split import TEST
-from leadscore.pipelines import plots, tracking
+from leadscore.pipelines import plots
 from leadscore.pipelines.config import Config, require_settled
 from leadscore.pipelines.fitting import Fitted, fit
-from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import Tables, load_tables, reading_of
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.sources import Source
+from leadscore.pipelines.io.tables import Tables, load_tables, reading_of
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +278,11 @@ def train(
     tables = load_tables(leads_path, activities_path, config)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
     fitted = fit(tables, config, label)
+    fitted.model.metadata.update(  # the job stamps what the pure fit cannot know
+        package_version=tracking.library_versions()["leadscore"], git_commit=tracking.git_commit()
+    )
     # The model carries how this export was read: `score` reads the same export without
-    # the training config (pipelines/tables.py, config_for_model).
+    # the training config (pipelines/io/tables.py, config_for_model).
     fitted.model.metadata[READING] = reading_of(config)
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     stage = ["logging the run"]  # what the job was doing, for the message if MLflow fails
