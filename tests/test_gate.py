@@ -96,6 +96,23 @@ def test_first_train_on_empty_store_promotes(world: Path, mlflow_store: str) -> 
     assert code == 0, output
     assert alias(tracking.CHAMPION) == "1" and alias(tracking.CHALLENGER) is None
     assert decision("1") == "no champion yet"
+    # Readable in the MLflow UI without opening the run (issue 18, point 2): descriptions,
+    # version tags, the whole resolved config and the parameters actually used.
+    client = MlflowClient()
+    version = client.get_model_version(NAME, "1")
+    assert "leadscore" in str(client.get_registered_model(NAME).description)
+    assert "ROC AUC" in str(version.description) and "no champion yet" in version.description
+    tags = version.tags
+    assert tags["leadscore.gate_decision"] == "no champion yet"
+    assert tags["leadscore.data_digest"].startswith("sha256:")
+    assert " .. " in tags["leadscore.training_window"]
+    assert 0.5 < float(tags["leadscore.test_roc_auc"]) <= 1.0
+    run = client.get_run(str(version.run_id))
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "config")}
+    assert "config/resolved_config.json" in logged
+    params = run.data.params
+    assert params["backtest.folds"] == "0"  # from quick.yaml
+    assert all(key in params for key in ("export.row_order_is_time", "scoring.max_reasons"))
 
 
 @pytest.mark.integration
