@@ -416,6 +416,11 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     spec, rows, features, end = training_set(tables, config, source)
     period, how = split_by_time(rows, config.split.calibration_share, config.split.test_share)
     rows, horizon = within_horizon(tables.leads, rows, period, config)
+    if horizon is not None:
+        notes.append(
+            f"probabilities are of a win within {horizon:g} days of the as-of (the history's "
+            "first lead to the start of the latest period, which calibrates the model)"
+        )
     spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
     log.info(
         "Training rows: %d from %d closed leads; split %s",
