@@ -540,8 +540,8 @@ def run_zoo(work: Path, helps: dict[str, str]) -> list[str]:
     """Every dialect of `leadscore generate` through the zero-edit path; Markdown lines."""
     from leadscore.pipelines.config import OutcomeSpellings
     from leadscore.pipelines.dialects import DIALECTS, leak_columns, mapping, reference_leads
+    from leadscore.pipelines.io.tables import parse_as_of
     from leadscore.pipelines.synthetic import generate
-    from leadscore.pipelines.tables import parse_as_of
 
     won = {v.strip().lower() for v in OutcomeSpellings().won}
     lines = [

@@ -16,8 +16,8 @@ import statistics
 
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import fit
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ def _load(folder: Path):  # type: ignore[no-untyped-def]
     import pandas as pd
 
     from leadscore.pipelines.config import Config
-    from leadscore.pipelines.tables import prepare_tables
+    from leadscore.pipelines.io.tables import prepare_tables
 
     leads = pd.read_parquet(folder / "leads.parquet")
     activities = pd.read_parquet(folder / "activities.parquet")

@@ -7,7 +7,7 @@ rounds) -- and times, on the same rows and threads (medians of ``--runs``):
 
 * ``predict``: ``booster.predict(X, raw_score=True)``, the reference;
 * ``pred_contrib``: LightGBM's exact TreeSHAP (timed on ``--contrib-rows`` rows, scaled);
-* ``PathExplainer``: ``leadscore.models.explain``, exact TreeSHAP from per-subtree tables;
+* ``PathExplainer``: ``leadscore.models.treeshap``, exact TreeSHAP from per-subtree tables;
 * ``saabas``: path attribution (value change at each split on the row's path), from
   ``pred_leaf`` and per-leaf vectors, for comparison.
 
@@ -34,12 +34,12 @@ from provenance import published, stamp
 from leadscore.features import schema
 from leadscore.features.snapshots import LABEL, WEIGHT
 from leadscore.models.booster import fit_booster, to_matrix, train_booster
-from leadscore.models.explain import PathExplainer, top_agreement
 from leadscore.models.settings import LightGBMSettings
+from leadscore.models.treeshap import PathExplainer, top_agreement
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import training_set
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 MIN_REASON = 0.02
 

@@ -119,9 +119,9 @@ def reference(folder: Path, as_of: str, uri: str, contrib_rows: int) -> dict[str
 
     from leadscore.features.build import build_features
     from leadscore.features.snapshots import rows_as_of
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.config import Config
-    from leadscore.pipelines.tables import prepare_tables
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.tables import prepare_tables
 
     os.environ["MLFLOW_TRACKING_URI"] = uri
     tracking.configure_tracking()

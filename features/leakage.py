@@ -208,6 +208,18 @@ def _category_auc(values: pd.Series, y: np.ndarray, lead_ids: np.ndarray) -> flo
     return _separation(score, y)
 
 
+def auc_alone(
+    values: pd.Series, y: np.ndarray, numeric: bool, lead_ids: np.ndarray | None = None
+) -> float:
+    """How well one column alone separates won from lost: ROC AUC in its better direction.
+    Numbers by value (missing values at whichever end separates more); categories by their
+    out-of-fold win rate (two folds by lead, rows by position without lead ids), so a
+    many-valued column cannot fake it. Used by the training gate and by ``inspect``."""
+    if numeric:
+        return _separation(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float), y)
+    return _category_auc(values, y, np.arange(len(y)) if lead_ids is None else lead_ids)
+
+
 def judgement_evidence(
     column: str,
     values: pd.Series,

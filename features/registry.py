@@ -149,144 +149,107 @@ def _type_family(activity_type: str) -> Family:
     return Family.ENGAGEMENT if activity_type in ENGAGEMENT_TYPES else Family.BEHAVIOUR
 
 
+# The statistics of an activity type and of a group of types, in the order their features
+# are declared: name suffix, label, kind, then (stat, description) for a type and for a
+# group (None: not declared for it). Text is formatted with the activity type or group
+# (key), its plural and singular words and the window. ``value_total`` exists only for types
+# whose activities carry a value; the group ``days_since_first`` only for all activities.
+_Variant = tuple[Stat, str] | None
+_STATS: tuple[tuple[str, str, Kind, _Variant, _Variant], ...] = (
+    ("count_{days}d", "{plural}, last {days} days", Kind.COUNT,
+     (Stat.TYPE_COUNT_WINDOW, "Number of '{key}' activities in the {days} days before as-of."),
+     (Stat.GROUP_COUNT_WINDOW, "{plural} in the {days} days before as-of.")),
+    ("count_total", "{plural}, since the lead was created", Kind.COUNT,
+     (Stat.TYPE_COUNT_TOTAL, "Number of '{key}' activities before as-of."),
+     (Stat.GROUP_COUNT_TOTAL, "{plural} before as-of.")),
+    ("days_since_last", "Days since last {singular}", Kind.DAYS,
+     (Stat.TYPE_DAYS_SINCE_LAST,
+      "Days from the latest '{key}' before as-of to as-of; missing if there was none."),
+     (Stat.GROUP_DAYS_SINCE_LAST, "Days from the latest {singular} before as-of to as-of.")),
+    ("days_since_first", "Days since first {singular}", Kind.DAYS,
+     (Stat.TYPE_DAYS_SINCE_FIRST, "Days from the earliest '{key}' to as-of; missing if none."),
+     None),
+    ("value_total", "Time spent on {plural_lower}", Kind.SECONDS,
+     (Stat.TYPE_VALUE_TOTAL,
+      "Sum of `value` (seconds, per the contract) of '{key}' activities before as-of."),
+     None),
+    ("decayed", "{plural}, recency-weighted", Kind.SCORE, None,
+     (Stat.GROUP_DECAYED, "Each {singular} before as-of counts 2^(-age / {half_life:g} days): "
+      "exponential decay with a half-life of {half_life:g} days.")),
+    ("momentum", "{plural}: momentum, last {momentum} vs previous {momentum} days", Kind.SCORE,
+     None, (Stat.GROUP_MOMENTUM, "log((n_recent + 1) / (n_previous + 1)): the last {momentum} "
+            "days against the {momentum} days before; > 0 means heating up.")),
+    ("days_since_first", "Days since first {singular}", Kind.DAYS, None,
+     (Stat.GROUP_DAYS_SINCE_FIRST, "Days from the earliest {singular} to as-of.")),
+)  # fmt: skip
+
+
+def _declared(
+    key: str, words: tuple[str, str], windows_days: tuple[int, ...], group: Group | None,
+    with_value: bool, **common: object,
+) -> list[FeatureDef]:  # fmt: skip
+    """The features of one activity type (``group`` None) or group, windowed ones once per
+    window, in the order of ``_STATS``."""
+    plural, singular = words
+    text = {
+        "key": key, "plural": plural, "singular": singular, "plural_lower": plural.lower(),
+        "half_life": DECAY_HALF_LIFE_DAYS, "momentum": MOMENTUM_DAYS,
+    }  # fmt: skip
+    defs = []
+    for suffix, label, kind, for_type, for_group in _STATS:
+        variant = for_type if group is None else for_group
+        if variant is None:
+            continue
+        stat, description = variant
+        if stat is Stat.TYPE_VALUE_TOTAL and not with_value:
+            continue
+        if stat is Stat.GROUP_DAYS_SINCE_FIRST and group is not Group.ACTIVITIES:
+            continue
+        sources: tuple[str, ...] = _ACTIVITY_SOURCES
+        if stat is Stat.TYPE_VALUE_TOTAL:
+            sources = (*_ACTIVITY_SOURCES, schema.VALUE)
+        for days in windows_days if "{days}" in suffix else (None,):
+            defs.append(
+                FeatureDef(
+                    name=f"{key}__{suffix.format(days=days)}",
+                    label=label.format(days=days, **text),
+                    kind=kind,
+                    stat=stat,
+                    description=description.format(days=days, **text),
+                    source_columns=sources,
+                    window_days=days,
+                    group=group,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+    return defs
+
+
 def activity_type_features(
     activity_type: str, windows_days: tuple[int, ...], with_value: bool
 ) -> list[FeatureDef]:
-    plural, singular = activity_words(activity_type)
-    family = _type_family(activity_type)
-    origin = f"activity:{activity_type}"
-    common = {"family": family, "source_columns": _ACTIVITY_SOURCES, "origin": origin}
-    defs = [
-        FeatureDef(
-            name=f"{activity_type}__count_{days}d",
-            label=f"{plural}, last {days} days",
-            kind=Kind.COUNT,
-            stat=Stat.TYPE_COUNT_WINDOW,
-            description=f"Number of '{activity_type}' activities in the {days} days before as-of.",
-            activity_type=activity_type,
-            window_days=days,
-            **common,  # type: ignore[arg-type]
-        )
-        for days in windows_days
-    ]
-    defs += [
-        FeatureDef(
-            name=f"{activity_type}__count_total",
-            label=f"{plural}, since the lead was created",
-            kind=Kind.COUNT,
-            stat=Stat.TYPE_COUNT_TOTAL,
-            description=f"Number of '{activity_type}' activities before as-of.",
-            activity_type=activity_type,
-            **common,  # type: ignore[arg-type]
-        ),
-        FeatureDef(
-            name=f"{activity_type}__days_since_last",
-            label=f"Days since last {singular}",
-            kind=Kind.DAYS,
-            stat=Stat.TYPE_DAYS_SINCE_LAST,
-            description=f"Days from the latest '{activity_type}' before as-of to as-of; "
-            "missing if there was none.",
-            activity_type=activity_type,
-            **common,  # type: ignore[arg-type]
-        ),
-        FeatureDef(
-            name=f"{activity_type}__days_since_first",
-            label=f"Days since first {singular}",
-            kind=Kind.DAYS,
-            stat=Stat.TYPE_DAYS_SINCE_FIRST,
-            description=f"Days from the earliest '{activity_type}' to as-of; missing if none.",
-            activity_type=activity_type,
-            **common,  # type: ignore[arg-type]
-        ),
-    ]
-    if with_value:
-        defs.append(
-            FeatureDef(
-                name=f"{activity_type}__value_total",
-                label=f"Time spent on {plural.lower()}",
-                kind=Kind.SECONDS,
-                stat=Stat.TYPE_VALUE_TOTAL,
-                description=f"Sum of `value` (seconds, per the contract) of '{activity_type}' "
-                "activities before as-of.",
-                activity_type=activity_type,
-                family=family,
-                source_columns=(*_ACTIVITY_SOURCES, schema.VALUE),
-                origin=origin,
-            )
-        )
-    return defs
+    return _declared(
+        activity_type,
+        activity_words(activity_type),
+        windows_days,
+        None,
+        with_value,
+        family=_type_family(activity_type),
+        origin=f"activity:{activity_type}",
+        activity_type=activity_type,
+    )
 
 
 def group_features(group: Group, windows_days: tuple[int, ...]) -> list[FeatureDef]:
-    plural, singular = GROUP_WORDS[group]
-    family = Family.BEHAVIOUR if group is Group.HIGH_INTENT else Family.ENGAGEMENT
-    origin = f"group:{group}"
-    common = {
-        "family": family,
-        "source_columns": _ACTIVITY_SOURCES,
-        "origin": origin,
-        "group": group,
-    }
-    defs = [
-        FeatureDef(
-            name=f"{group}__count_{days}d",
-            label=f"{plural}, last {days} days",
-            kind=Kind.COUNT,
-            stat=Stat.GROUP_COUNT_WINDOW,
-            description=f"{plural} in the {days} days before as-of.",
-            window_days=days,
-            **common,  # type: ignore[arg-type]
-        )
-        for days in windows_days
-    ]
-    defs += [
-        FeatureDef(
-            name=f"{group}__count_total",
-            label=f"{plural}, since the lead was created",
-            kind=Kind.COUNT,
-            stat=Stat.GROUP_COUNT_TOTAL,
-            description=f"{plural} before as-of.",
-            **common,  # type: ignore[arg-type]
-        ),
-        FeatureDef(
-            name=f"{group}__days_since_last",
-            label=f"Days since last {singular}",
-            kind=Kind.DAYS,
-            stat=Stat.GROUP_DAYS_SINCE_LAST,
-            description=f"Days from the latest {singular} before as-of to as-of.",
-            **common,  # type: ignore[arg-type]
-        ),
-        FeatureDef(
-            name=f"{group}__decayed",
-            label=f"{plural}, recency-weighted",
-            kind=Kind.SCORE,
-            stat=Stat.GROUP_DECAYED,
-            description=f"Each {singular} before as-of counts 2^(-age / {DECAY_HALF_LIFE_DAYS:g} "
-            f"days): exponential decay with a half-life of {DECAY_HALF_LIFE_DAYS:g} days.",
-            **common,  # type: ignore[arg-type]
-        ),
-        FeatureDef(
-            name=f"{group}__momentum",
-            label=f"{plural}: momentum, last {MOMENTUM_DAYS} vs previous {MOMENTUM_DAYS} days",
-            kind=Kind.SCORE,
-            stat=Stat.GROUP_MOMENTUM,
-            description=f"log((n_recent + 1) / (n_previous + 1)): the last {MOMENTUM_DAYS} "
-            f"days against the {MOMENTUM_DAYS} days before; > 0 means heating up.",
-            **common,  # type: ignore[arg-type]
-        ),
-    ]
-    if group is Group.ACTIVITIES:
-        defs.append(
-            FeatureDef(
-                name=f"{group}__days_since_first",
-                label=f"Days since first {singular}",
-                kind=Kind.DAYS,
-                stat=Stat.GROUP_DAYS_SINCE_FIRST,
-                description=f"Days from the earliest {singular} to as-of.",
-                **common,  # type: ignore[arg-type]
-            )
-        )
-    return defs
+    return _declared(
+        str(group),
+        GROUP_WORDS[group],
+        windows_days,
+        group,
+        False,
+        family=Family.BEHAVIOUR if group is Group.HIGH_INTENT else Family.ENGAGEMENT,
+        origin=f"group:{group}",
+    )
 
 
 def site_features(windows_days: tuple[int, ...]) -> list[FeatureDef]:

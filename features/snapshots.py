@@ -97,10 +97,10 @@ def rows_as_of(lead_ids: pd.Series | np.ndarray, as_of: pd.Timestamp) -> pd.Data
 def training_rows(
     leads: pd.DataFrame,
     *,
-    every_days: int,
-    max_rows_per_lead: int,
-    no_close_date_horizon_days: int,
     data_end: pd.Timestamp,
+    every_days: int = 7,  # the defaults of the config's `split` section
+    max_rows_per_lead: int = 24,
+    no_close_date_horizon_days: int = 14,
     inflow: Inflow | None = None,
 ) -> pd.DataFrame:
     """Rows ``lead_id, as_of, label, weight, order_time`` for every closed lead; with an

@@ -20,8 +20,8 @@ from leadscore.features.registry import FeatureDef
 from leadscore.models.booster import to_matrix
 from leadscore.models.calibration import Calibrator
 from leadscore.models.drift import DriftReference
-from leadscore.models.explain import PathExplainer
 from leadscore.models.thresholds import Thresholds
+from leadscore.models.treeshap import PathExplainer
 
 ARTIFACT_FORMAT = 1
 MODEL_FILE = "model.json"
@@ -83,7 +83,7 @@ class LeadScoringModel:
     def contributions(self, features: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row exact TreeSHAP contributions (log-odds) per feature and the base value;
         they sum to ``raw_score``. The numbers of LightGBM's ``pred_contrib``, computed from
-        tables built once per model (``models/explain.py``) at a few times the cost of
+        tables built once per model (``models/treeshap.py``) at a few times the cost of
         ``predict`` instead of tens to hundreds of times."""
         x = features if isinstance(features, np.ndarray) else self.matrix(features)
         if self._explainer is None:

@@ -26,7 +26,7 @@ from leadscore.features.snapshots import open_leads, rows_as_of
 from leadscore.models.importance import rollup
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import fit
-from leadscore.pipelines.tables import load_tables
+from leadscore.pipelines.io.tables import load_tables
 
 ROOT = Path.cwd() if (Path.cwd() / "data" / "sample").is_dir() else Path.cwd().parent
 SAMPLE = ROOT / "data" / "sample"

@@ -94,7 +94,7 @@ def _run(job):  # type: ignore[no-untyped-def]
         TargetBusy,
         TargetExists,
     )
-    from leadscore.pipelines.tracking import ModelResolutionError
+    from leadscore.pipelines.io.tracking import ModelResolutionError
 
     try:
         return job()
@@ -137,8 +137,8 @@ def generate(
     a CRM of the export zoo writes it (--dialect)."""
     _setup_logging(quiet, verbose)
     from leadscore.pipelines.dialects import DIALECTS, describe, write_export
+    from leadscore.pipelines.io.tables import parse_as_of
     from leadscore.pipelines.synthetic import generate as make_world
-    from leadscore.pipelines.tables import parse_as_of
 
     if dialect not in DIALECTS:
         raise typer.BadParameter(
@@ -226,8 +226,8 @@ def train(
     else, including a registered model left as challenger because the champion could not be
     read or loaded (fails closed: see --promote)."""
     _setup_logging(quiet, verbose)
-    from leadscore.pipelines import tracking
-    from leadscore.pipelines.sources import as_source
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.sources import as_source
     from leadscore.pipelines.train import train as run_train
 
     def job() -> None:
@@ -393,12 +393,12 @@ def score(
     Exit codes: 0 ok, 2 bad input or scores exist without --force (nothing written),
     3 drift alarm (scores written), 1 anything else (nothing written)."""
     _setup_logging(quiet, verbose)
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.errors import InputError
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.sources import as_source
+    from leadscore.pipelines.io.tables import parse_as_of
+    from leadscore.pipelines.io.targets import as_target
     from leadscore.pipelines.score import score as run_score
-    from leadscore.pipelines.sources import as_source
-    from leadscore.pipelines.tables import parse_as_of
-    from leadscore.pipelines.targets import as_target
 
     def job() -> int:
         # No --config: the export is read as the model's training export was (its stored
@@ -415,8 +415,7 @@ def score(
         target = as_target(output, output_db)
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
-        tracking.configure_tracking()
-        uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+        uri = tracking.model_uri(model, cfg.registry.model_name)
         with _progress(quiet) as progress:
             result = run_score(
                 leads_source,
@@ -484,8 +483,8 @@ def _score_on_spark(
     force: bool,
     cfg: Config | None,
 ) -> int:
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.errors import InputError
+    from leadscore.pipelines.io import tracking
 
     table = output_db == SPARK_CATALOG
     if (
@@ -500,8 +499,7 @@ def _score_on_spark(
             "no --db",
         )
     session, spark_module = _spark()
-    tracking.configure_tracking()
-    uri = model or f"models:/{(cfg or Config()).registry.model_name}@{tracking.CHAMPION}"
+    uri = tracking.model_uri(model, (cfg or Config()).registry.model_name)
     result = spark_module.score_spark(
         session(master), leads, activities, when, output, uri, cfg, force=force, table=table
     )
@@ -585,11 +583,11 @@ def features(
     family, label, source, how computed) beside it."""
     _setup_logging(quiet, verbose)
     from leadscore.features.registry import registry_frame
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.errors import InputError
     from leadscore.pipelines.featuretable import write_feature_table, write_training_rows
-    from leadscore.pipelines.score import output_format, write_atomic
-    from leadscore.pipelines.tables import config_for_model, parse_as_of
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.tables import config_for_model, parse_as_of
+    from leadscore.pipelines.io.targets import output_format, write_atomic
 
     def job() -> None:
         cfg = load_config(config)
@@ -667,7 +665,7 @@ def inspect(
     likely leaks, personal data, readiness; write a commented starter config."""
     _setup_logging(quiet, verbose)
     from leadscore.pipelines.inspect import fmt_span, inspect_export, starter_config, summary_rows
-    from leadscore.pipelines.sources import as_source
+    from leadscore.pipelines.io.sources import as_source
 
     def job() -> None:
         cfg = load_config(config)
@@ -735,13 +733,12 @@ def report(
     """Write a self-contained HTML report on a registered model (tiers, quality, what drives
     the score, what changed against the previous champion); also logged to its MLflow run."""
     _setup_logging(quiet, verbose)
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
     from leadscore.pipelines.report import build_report
 
     def job() -> None:
         cfg = load_config(config)
-        tracking.configure_tracking()
-        uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+        uri = tracking.model_uri(model, cfg.registry.model_name)
         result = build_report(uri, output)
         console.print(
             f"Report on {result.model_version}: {result.path} ({result.plots} plots); "
@@ -776,18 +773,17 @@ def explain(
 ) -> None:
     """Print one lead's probability, tier and the factors behind its score."""
     _setup_logging(quiet, verbose)
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.explain import explain_lead
-    from leadscore.pipelines.sources import as_source
-    from leadscore.pipelines.tables import parse_as_of
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.sources import as_source
+    from leadscore.pipelines.io.tables import parse_as_of
 
     def job() -> None:
         # No --config: the export is read as the model's training export was.
         given = load_config(config) if config is not None else None
         cfg = given or Config()
         when = parse_as_of(as_of)
-        tracking.configure_tracking()
-        uri = model or f"models:/{cfg.registry.model_name}@{tracking.CHAMPION}"
+        uri = tracking.model_uri(model, cfg.registry.model_name)
         found = explain_lead(
             lead_id,
             as_source(leads, db),
@@ -827,7 +823,7 @@ def promote(
     """Point the `champion` alias at a model version; the old champion stays reachable as
     `previous_champion` (see `rollback`)."""
     _setup_logging(False, False)
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
 
     def job() -> None:
         cfg = load_config(config)
@@ -844,7 +840,7 @@ def promote(
 def rollback(config: ConfigOpt = None) -> None:
     """Make the previous champion the champion again (swap with `previous_champion`)."""
     _setup_logging(False, False)
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
 
     def job() -> None:
         cfg = load_config(config)
@@ -875,8 +871,8 @@ def backtest(
     """Rolling-origin backtest: train on the past, judge on the next slice, several folds,
     next to the logistic baseline and a points rule. Logged to MLflow; registers nothing."""
     _setup_logging(quiet, verbose)
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.evaluation import backtest_job
+    from leadscore.pipelines.io import tracking
 
     def job() -> None:
         cfg = _config_with(config, outcome)
@@ -926,7 +922,7 @@ def monitor(
     """Compare what the tiers promised with the outcomes that arrived since the leads were
     scored; say when to recalibrate or retrain."""
     _setup_logging(quiet, verbose)
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
     from leadscore.pipelines.monitor import monitor as run_monitor
 
     def job() -> None:

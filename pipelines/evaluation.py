@@ -21,7 +21,7 @@ from leadscore.models.booster import baseline_proba
 from leadscore.models.metrics import evaluate
 from leadscore.models.recipe import choose_booster
 from leadscore.models.split import CALIBRATION, TRAIN, split_by_time
-from leadscore.pipelines import plots, tracking
+from leadscore.pipelines import plots
 from leadscore.pipelines.config import Config, require_settled
 from leadscore.pipelines.fitting import (
     check_enough,
@@ -31,8 +31,9 @@ from leadscore.pipelines.fitting import (
     training_set,
     within_horizon,
 )
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.tables import load_tables, prepare_tables
 from leadscore.pipelines.synthetic import World
-from leadscore.pipelines.tables import load_tables, prepare_tables
 
 
 def holdout_quality(train_world: World, holdout_world: World, config: Config) -> dict[str, Any]:

@@ -10,11 +10,11 @@ import pandas as pd
 from leadscore.features import schema
 from leadscore.features.build import build_features
 from leadscore.features.snapshots import open_leads, rows_as_of
-from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError
-from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import config_for_model, load_tables
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.sources import Source
+from leadscore.pipelines.io.tables import config_for_model, load_tables
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from leadscore.features.registry import registry_frame
 from leadscore.features.snapshots import rows_as_of
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import time_order, training_set
-from leadscore.pipelines.score import as_of_column, output_format, write_atomic
-from leadscore.pipelines.tables import load_tables
+from leadscore.pipelines.io.tables import load_tables
+from leadscore.pipelines.io.targets import as_of_column, output_format, write_atomic
 
 
 @dataclass(frozen=True)

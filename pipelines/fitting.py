@@ -1,5 +1,6 @@
 """Fitting, judged forward in time: pure computation on validated tables, no MLflow, no
-files. ``train`` logs and registers what ``fit`` returns."""
+files. ``train`` stamps the model (package version, commit), logs and registers what
+``fit`` returns."""
 
 from __future__ import annotations
 
@@ -39,9 +40,8 @@ from leadscore.models.recipe import Part, choose_booster, forward, thresholds_fo
 from leadscore.models.scorer import LeadScoringModel
 from leadscore.models.split import CALIBRATION, LATER, TEST, TRAIN, split_by_time
 from leadscore.models.thresholds import HeldOut, tier_table, weekly_inflow
-from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.tables import InputError, Tables
+from leadscore.pipelines.io.tables import InputError, Tables
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +416,11 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     spec, rows, features, end = training_set(tables, config, source)
     period, how = split_by_time(rows, config.split.calibration_share, config.split.test_share)
     rows, horizon = within_horizon(tables.leads, rows, period, config)
+    if horizon is not None:
+        notes.append(
+            f"probabilities are of a win within {horizon:g} days of the as-of (the history's "
+            "first lead to the start of the latest period, which calibrates the model)"
+        )
     spec, features, leaks = gate_leaks(spec, rows, features, period == TRAIN, config)
     log.info(
         "Training rows: %d from %d closed leads; split %s",
@@ -494,8 +499,6 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         final.calibrator,
         final_thresholds,
         metadata={
-            "package_version": tracking.library_versions()["leadscore"],
-            "git_commit": tracking.git_commit(),
             "data_end": end.isoformat(),
             "rounds": choice.rounds,
             "monotone": choice.monotone,

@@ -11,17 +11,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from leadscore.features import schema
 from leadscore.features.attributes import Role, infer_role, present_text
-from leadscore.features.leakage import LeakageSettings, judgement_evidence, settles
+from leadscore.features.leakage import LeakageSettings, auc_alone, judgement_evidence, settles
 from leadscore.features.text import PLACEHOLDERS
 from leadscore.features.timeutil import parse_utc
 from leadscore.pipelines.activity_columns import guess_activity_columns
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError
-from leadscore.pipelines.sources import Source
+from leadscore.pipelines.io.sources import Source
 
 STRONG_ALONE_AUC = 0.80  # a single pre-sale signal rarely separates won from lost this well
 DECIDES_AUC = 0.95
@@ -81,7 +80,10 @@ class ColumnProfile:
 
 
 @dataclass(frozen=True)
-class Leak:
+class SuspectColumn:
+    """A raw column that may be recorded at or after the outcome, and why (the training
+    gate's counterpart for engineered features is ``features.leakage.Leak``)."""
+
     column: str
     reason: str
 
@@ -108,13 +110,13 @@ class Inspection:
     created_column: str | None
     closed_column: str | None
     time_span: tuple[str, str] | None
-    leaks: list[Leak]
+    leaks: list[SuspectColumn]
     placeholders: dict[str, int]  # placeholder spelling -> cells treated as missing
     # Candidates for the outcome, best first; two within OUTCOME_MARGIN: a question.
     outcome_candidates: list[OutcomeCandidate] = field(default_factory=list)
     outcome_question: list[str] = field(default_factory=list)
     # Columns that separate won from lost so well that the user must say when they are known.
-    questions: list[Leak] = field(default_factory=list)
+    questions: list[SuspectColumn] = field(default_factory=list)
     won: int = 0
     lost: int = 0
     open: int = 0
@@ -233,25 +235,14 @@ def _find_id(frame: pd.DataFrame, skip: set[str]) -> str | None:
 
 
 def _auc_alone(values: pd.Series, won: np.ndarray, role: str) -> float | None:
-    """How well one column alone separates won from lost (ROC AUC, either direction;
-    categories by their out-of-fold win rate, so a many-valued column cannot fake it)."""
-    score: np.ndarray
+    """How well one column alone separates won from lost (``features.leakage.auc_alone``,
+    the gate's measure; categories compared in lower case); None for other roles."""
     if role == Role.NUMERIC:
-        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-        score = numbers.fillna(numbers.median() if numbers.notna().any() else 0.0).to_numpy()
-    elif role == Role.CATEGORICAL:
-        text = values.astype("string").str.strip().str.lower().fillna("")
-        folds = np.arange(len(text)) % 2
-        score = np.zeros(len(text))
-        for k in (0, 1):
-            rates = pd.Series(won[folds != k]).groupby(text[folds != k].to_numpy()).mean()
-            score[folds == k] = text[folds == k].map(rates).fillna(won.mean()).to_numpy()
-    else:
-        return None
-    if len(np.unique(score)) < 2:
-        return None
-    auc = float(roc_auc_score(won, score))
-    return max(auc, 1.0 - auc)
+        return auc_alone(values, won, numeric=True)
+    if role == Role.CATEGORICAL:
+        text = values.astype("string").str.strip().str.lower()
+        return auc_alone(text, won, numeric=False)
+    return None
 
 
 def inspect_export(
@@ -302,7 +293,7 @@ def inspect_export(
     ids = np.arange(rows).astype(str)
 
     profiles: list[ColumnProfile] = []
-    leaks: list[Leak] = []
+    leaks: list[SuspectColumn] = []
     alone: dict[str, float] = {}  # ROC AUC of each usable column on its own
     placeholders: dict[str, int] = {}
     for column in frame.columns:
@@ -355,17 +346,19 @@ def inspect_export(
                 numeric=role == "numeric",
             )
         if evidence is not None:
-            leaks.append(Leak(column, evidence))
+            leaks.append(SuspectColumn(column, evidence))
             continue
         if role == "date" and closed is not None:
             evidence = _after_the_close(dates[column], dates[closed], closed_mask)
             if evidence is not None:
-                leaks.append(Leak(column, evidence))
+                leaks.append(SuspectColumn(column, evidence))
                 continue
         if role in ("numeric", "categorical"):
             auc = _auc_alone(values[closed_mask], won[closed_mask], role)
             if auc is not None and auc >= DECIDES_AUC:
-                leaks.append(Leak(column, f"almost decides the outcome alone (ROC AUC {auc:.2f})"))
+                leaks.append(
+                    SuspectColumn(column, f"almost decides the outcome alone (ROC AUC {auc:.2f})")
+                )
             elif auc is not None:
                 alone[column] = auc
     questions = _standing_out(alone)
@@ -409,7 +402,7 @@ def inspect_export(
     return inspection
 
 
-def _standing_out(alone: dict[str, float]) -> list[Leak]:
+def _standing_out(alone: dict[str, float]) -> list[SuspectColumn]:
     """The question "is it known before the outcome?" for a column that alone separates won
     from lost unusually well (ROC AUC >= STRONG_ALONE_AUC) *and* better than every other
     column by STANDS_OUT: one odd column (a call's length, a value computed at the sale) is
@@ -423,7 +416,7 @@ def _standing_out(alone: dict[str, float]) -> list[Leak]:
         return []
     next_best = f"; the next best column, '{runner_up[0]}', reaches {runner_up[1]:.2f}"
     return [
-        Leak(
+        SuspectColumn(
             column,
             f"alone it separates won from lost with ROC AUC {auc:.2f}, more than pre-sale "
             f"signals usually do{next_best if runner_up[0] else ''}: is it known before the "

@@ -17,10 +17,10 @@ from leadscore.features.timeutil import parse_utc
 from leadscore.models.metrics import evaluate
 from leadscore.models.scorer import LeadScoringModel
 from leadscore.models.thresholds import win_rate_interval
-from leadscore.pipelines import tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.sources import read_raw
-from leadscore.pipelines.tables import InputError, load_tables
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.sources import read_raw
+from leadscore.pipelines.io.tables import InputError, load_tables
 
 log = logging.getLogger(__name__)
 

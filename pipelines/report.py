@@ -23,7 +23,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from leadscore.models.importance import FIELD_WORDS
-from leadscore.pipelines import tracking
+from leadscore.pipelines.io import tracking
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,12 @@ def build_report(model_uri: str, output: Path) -> ReportResult:
     return ReportResult(path, resolved.label, run.info.run_id, n_plots)
 
 
+def _within(metadata: dict[str, Any]) -> str:
+    """The probability's horizon in words (models trained before horizons: nothing)."""
+    days = metadata.get("horizon_days")
+    return "" if days is None else f" within {float(days):g} days of the day it is scored"
+
+
 def _page(
     label: str,
     run: Any,
@@ -188,9 +194,9 @@ def _page(
         f"leadscore {html.escape(str(metadata.get('package_version', '?')))}.</p>",
         "<h2>What this model is</h2>",
         "<p>A gradient-boosted tree model (LightGBM) that estimates, for every open lead, the "
-        "probability that it will be won, from what the lead did, who it is and how it "
-        "engages. Its probabilities are calibrated on the most recent closed leads, and the "
-        "MQL / SQL thresholds are learned from past outcomes.</p>",
+        f"probability that it will be won{_within(metadata)}, from what the lead did, who it "
+        "is and how it engages. Its probabilities are calibrated on the most recent closed "
+        "leads, and the MQL / SQL thresholds are learned from past outcomes.</p>",
     ]
     if periods:
         frame = pd.DataFrame(

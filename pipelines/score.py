@@ -29,21 +29,27 @@ from leadscore.features.build import build_features
 from leadscore.features.snapshots import open_leads, rows_as_of
 from leadscore.models.drift import DRIFT_COLUMNS, DriftCounter
 from leadscore.models.scorer import LeadScoringModel
-from leadscore.pipelines import chunks, tracking
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.errors import InputError
-from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import (
+from leadscore.pipelines.io import chunks, tracking
+from leadscore.pipelines.io.sources import Source
+from leadscore.pipelines.io.tables import (
     REJECT_COLUMNS,
     LeadFaults,
     config_for_model,
     prepare_tables,
 )
-from leadscore.pipelines.targets import Staged, Target, iso, refuse, staging_folder, writing
+from leadscore.pipelines.io.targets import (
+    Staged,
+    Target,
+    as_of_column,
+    iso,
+    refuse,
+    staging_folder,
+    writing,
+)
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
@@ -61,41 +67,6 @@ class ScoreResult:
     drift_alarm: list[str]  # features above the alarm threshold
     run_id: str | None
     seconds: dict[str, float]  # per stage (see STAGES)
-
-
-def output_format(output: Path) -> str:
-    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
-    if fmt is None:
-        raise InputError(
-            str(output),
-            "unsupported output format",
-            expected=f"a path ending in {sorted(OUTPUT_FORMATS)}",
-        )
-    return fmt
-
-
-def write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    """Write to a temporary file in the target folder, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        if fmt == "csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def as_of_column(as_of: pd.Timestamp, n: int, fmt: str) -> pd.Series:
-    if fmt == "csv":
-        return pd.Series([iso(as_of)] * n, dtype="object")
-    return pd.Series([as_of] * n, dtype="datetime64[us, UTC]")
 
 
 STAGES = ("read", "validate", "features", "predict", "reasons", "write", "publish")

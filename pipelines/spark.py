@@ -27,18 +27,18 @@ from leadscore.features import schema
 from leadscore.features.build import FeatureSpec
 from leadscore.features.snapshots import Inflow
 from leadscore.models.scorer import LeadScoringModel
-from leadscore.pipelines import tracking
-from leadscore.pipelines.chunks import Bucket
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError, TargetExists
-from leadscore.pipelines.sources import PARQUET_SUFFIXES, FileSource, split_table_name
-from leadscore.pipelines.tables import (
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.chunks import Bucket
+from leadscore.pipelines.io.sources import PARQUET_SUFFIXES, FileSource, split_table_name
+from leadscore.pipelines.io.tables import (
     LeadFaults,
     config_for_model,
     fault_kinds,
     lead_id_column,
 )
-from leadscore.pipelines.targets import STAGING_PREFIX, iso, partition_name
+from leadscore.pipelines.io.targets import STAGING_PREFIX, iso, partition_name
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +424,7 @@ def learn(
     summaries added up (``ActivitySummary.combine``)."""
     from leadscore.features.build import ActivitySummary, fit_spec_from
     from leadscore.pipelines.fitting import data_end_of, lead_inflow, time_order
-    from leadscore.pipelines.tables import prepare_tables, validate_leads
+    from leadscore.pipelines.io.tables import prepare_tables, validate_leads
 
     leads, activities, _ = prepared
     raw = _to_pandas(leads.drop(BUCKET)).sort_values(ROW)
@@ -469,7 +469,7 @@ def training_rows_spark(
     from leadscore.features.build import build_features
     from leadscore.features.snapshots import LABEL, ORDER_TIME, WEIGHT
     from leadscore.pipelines.fitting import snapshot_rows
-    from leadscore.pipelines.tables import prepare_tables
+    from leadscore.pipelines.io.tables import prepare_tables
 
     labels = (leads_location, activities_location or "activities")
     prepared = _prepare(spark, leads_location, activities_location, config)

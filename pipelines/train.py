@@ -3,6 +3,7 @@ MLflow out, with everything needed to judge it logged beside it; champion / chal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -14,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from leadscore.features import schema
 from leadscore.features.build import FeatureSpec, build_features
@@ -30,11 +32,12 @@ from leadscore.models.mlflow_model import (
 )
 from leadscore.models.scorer import READING, LeadScoringModel
 from leadscore.models.split import TEST
-from leadscore.pipelines import plots, tracking
+from leadscore.pipelines import plots
 from leadscore.pipelines.config import Config, require_settled
 from leadscore.pipelines.fitting import Fitted, fit
-from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import Tables, load_tables, reading_of
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.sources import Source
+from leadscore.pipelines.io.tables import Tables, load_tables, reading_of
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +143,9 @@ def tier_changes(
     return table
 
 
+PARAM_CHARS = 6000  # MLflow's limit on a parameter value
+
+
 def _flat_params(config: Config, fitted: Fitted, spec: FeatureSpec) -> dict[str, Any]:
     params: dict[str, Any] = {
         "split": fitted.split,
@@ -152,18 +158,16 @@ def _flat_params(config: Config, fitted: Fitted, spec: FeatureSpec) -> dict[str,
         "excluded_features": ",".join(spec.excluded_features)[:500],
         "activity_types": ",".join(spec.activity_types)[:500],
     }
-    for section in (
-        "split",
-        "lightgbm",
-        "thresholds",
-        "registry",
-        "features",
-        "backtest",
-        "tuning",
-    ):
-        for key, value in getattr(config, section).model_dump().items():
-            params[f"{section}.{key}"] = str(value)[:500]
-    params["calibration"] = config.calibration
+    # Every section of the resolved config (the whole of it is also logged as a dict,
+    # config/resolved_config.json); LightGBM's as actually used (tuned, when tuning is on).
+    sections = config.model_dump(mode="json")
+    sections["lightgbm"] = fitted.model.metadata["lightgbm"]
+    for section, values in sections.items():
+        if not isinstance(values, dict):
+            params[section] = str(values)[:PARAM_CHARS]
+            continue
+        for key, value in values.items():
+            params[f"{section}.{key}"] = str(value)[:PARAM_CHARS]
     return params
 
 
@@ -179,6 +183,7 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
         }
     )
     mlflow.log_params(_flat_params(config, fitted, spec))
+    mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
     mlflow.log_metrics({f"test_{k}": v for k, v in fitted.metrics.items()})
     mlflow.log_metrics({f"baseline_test_{k}": v for k, v in fitted.baseline_metrics.items()})
     mlflow.log_metrics({f"registered_test_{k}": v for k, v in fitted.final_metrics.items()})
@@ -277,8 +282,11 @@ def train(
     tables = load_tables(leads_path, activities_path, config)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
     fitted = fit(tables, config, label)
+    fitted.model.metadata.update(  # the job stamps what the pure fit cannot know
+        package_version=tracking.library_versions()["leadscore"], git_commit=tracking.git_commit()
+    )
     # The model carries how this export was read: `score` reads the same export without
-    # the training config (pipelines/tables.py, config_for_model).
+    # the training config (pipelines/io/tables.py, config_for_model).
     fitted.model.metadata[READING] = reading_of(config)
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     stage = ["logging the run"]  # what the job was doing, for the message if MLflow fails
@@ -297,6 +305,49 @@ def train(
             f"MLflow at {mlflow.get_tracking_uri()} failed or went out of reach while "
             f"{stage[0]}, so training stopped: {message}. State: {state}"
         ) from exc
+
+
+REGISTERED_DESCRIPTION = (
+    "Lead conversion model trained by leadscore: the calibrated probability that an open "
+    "lead is won within the horizon stated on each version (horizon_days), a tier (SQL / MQL "
+    "/ unqualified) from thresholds learned on past outcomes, and the reasons. Each "
+    "version's tags hold the champion gate's decision, the training window, a digest of "
+    "the training data and the out-of-time metrics; its run holds everything logged."
+)
+
+
+def _describe_version(
+    name: str, version: str, tables: Tables, fitted: Fitted, decision: str
+) -> None:
+    """What a reader of the MLflow UI needs without opening the run: the registered
+    model's description (once) and the version's description and tags."""
+    client = MlflowClient()
+    meta, metrics = fitted.model.metadata, fitted.metrics
+    periods = meta["periods"]
+    window = f"{min(p['first_as_of'] for p in periods.values())} .. {meta['data_end']}"
+    digest = hashlib.sha256(
+        json.dumps(tables.fingerprint, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    tags = {
+        "leadscore.gate_decision": decision,
+        "leadscore.training_window": window,
+        "leadscore.data_digest": f"sha256:{digest}",
+        "leadscore.horizon_days": str(meta.get("horizon_days")),
+        "leadscore.training_leads": str(int(fitted.rows[schema.LEAD_ID].nunique())),
+        **{f"leadscore.test_{k}": f"{metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "ece")},
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value[:PARAM_CHARS])
+    client.update_model_version(
+        name,
+        version,
+        description=f"Trained on {tags['leadscore.training_leads']} closed leads "
+        f"({window}); out of time ROC AUC {tags['leadscore.test_roc_auc']}, ECE "
+        f"{tags['leadscore.test_ece']}; probability of a win within "
+        f"{meta.get('horizon_days')} days of the as-of. Champion gate: {decision}",
+    )
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=REGISTERED_DESCRIPTION)
 
 
 def _log_and_register(
@@ -350,6 +401,7 @@ def _log_and_register(
     # no alias points to yet; never a version of a half-logged run or a moved alias to it.
     stage[0] = "registering"
     version = tracking.register(info.model_uri, name)
+    _describe_version(name, version, tables, fitted, reason.replace("<this version>", version))
     stage[0] = "moving aliases"
     if promote:
         tracking.promote(name, version)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.tables import Tables, prepare_tables
+from leadscore.pipelines.io.tables import Tables, prepare_tables
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedStore:
     """Train once per test session (about 10 s); tests score against it."""
     import mlflow
 
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
     from leadscore.pipelines.synthetic import generate, write_world
     from leadscore.pipelines.train import train
 

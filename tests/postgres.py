@@ -137,6 +137,15 @@ def load_csv_tables(url: str, tables: dict[str, Path]) -> None:
         engine.dispose()
 
 
+def load_export(url: str, export: Any, prefix: str) -> str:
+    """A trained world's export (``.leads`` and ``.activities`` CSV paths) as the tables
+    ``<prefix>_leads`` and ``<prefix>_activities``; returns the URL."""
+    load_csv_tables(
+        url, {f"{prefix}_leads": export.leads, f"{prefix}_activities": export.activities}
+    )
+    return url
+
+
 def table_rows(url: str, table: str) -> Any:
     """A table's rows sorted by every column (empty without the table), for comparisons."""
     import pandas as pd

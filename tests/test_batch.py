@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from leadscore.features import schema
 from leadscore.pipelines.cli import app
 from tests.conftest import TrainedStore
-from tests.postgres import load_csv_tables, table_rows
+from tests.postgres import load_export, table_rows
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -171,11 +171,7 @@ def test_sqlite_query_file_in_table_out(trained: TrainedStore, tmp_path: Path) -
 @pytest.fixture(scope="module")
 def crm_tables(postgres_url: str, trained_world: TrainedStore) -> str:
     """The trained world's export loaded into PostgreSQL tables crm_leads / crm_activities."""
-    load_csv_tables(
-        postgres_url,
-        {"crm_leads": trained_world.leads, "crm_activities": trained_world.activities},
-    )
-    return postgres_url
+    return load_export(postgres_url, trained_world, "crm")
 
 
 def pg_args(url: str, output: str, *extra: str) -> list[str]:
@@ -366,7 +362,7 @@ def test_a_held_lock_makes_the_second_run_stop_with_a_message(
 def incompatible_version(trained: TrainedStore, tmp_path: Path) -> str:
     """A registered version whose artifact claims a format this leadscore cannot read."""
     from leadscore.models.mlflow_model import ARTIFACT_KEY, PYFUNC_ENTRY
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
 
     tracking.configure_tracking()
     model = tracking.load_model("models:/lead-conversion@champion").model
@@ -482,9 +478,9 @@ def test_reason_texts_match_a_plain_per_lead_wording(trained: TrainedStore) -> N
     from leadscore.features.build import build_features
     from leadscore.features.snapshots import rows_as_of
     from leadscore.models.scorer import describe
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.config import Config
-    from leadscore.pipelines.tables import load_tables
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.tables import load_tables
 
     tracking.configure_tracking()
     model = tracking.load_model("models:/lead-conversion@champion").model

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from leadscore.pipelines import tracking
 from leadscore.pipelines.cli import app
+from leadscore.pipelines.io import tracking
 from tests.conftest import TrainedStore
 
 runner = CliRunner()

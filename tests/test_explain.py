@@ -10,12 +10,12 @@ import pytest
 
 from leadscore.features.snapshots import LABEL, WEIGHT
 from leadscore.models.booster import booster_params, to_matrix, train_booster
-from leadscore.models.explain import PathExplainer, top_agreement
 from leadscore.models.settings import LightGBMSettings
+from leadscore.models.treeshap import PathExplainer, top_agreement
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import training_set
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 CATEGORICAL = [4, 5]
 

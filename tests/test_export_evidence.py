@@ -24,8 +24,8 @@ from leadscore.pipelines.config import (
 from leadscore.pipelines.errors import InputError
 from leadscore.pipelines.fitting import fit
 from leadscore.pipelines.inspect import inspect_export, starter_config
-from leadscore.pipelines.sources import as_source
-from leadscore.pipelines.tables import prepare_tables
+from leadscore.pipelines.io.sources import as_source
+from leadscore.pipelines.io.tables import prepare_tables
 
 
 def _export(tmp_path: Path, frame: pd.DataFrame, name: str = "export.csv") -> Path:

@@ -47,11 +47,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from leadscore.pipelines import tracking
 from leadscore.pipelines.cli import app
-from leadscore.pipelines.targets import STAGING_PREFIX
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.targets import STAGING_PREFIX
 from tests.conftest import TrainedStore
-from tests.postgres import load_csv_tables, table_rows
+from tests.postgres import load_export, table_rows
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -573,11 +573,7 @@ def test_a_full_disk_keeps_the_previous_output_and_leaves_nothing_behind(
 
 @pytest.fixture(scope="module")
 def pg_tables(postgres_url: str, trained_world: TrainedStore) -> str:
-    load_csv_tables(
-        postgres_url,
-        {"fault_leads": trained_world.leads, "fault_activities": trained_world.activities},
-    )
-    return postgres_url
+    return load_export(postgres_url, trained_world, "fault")
 
 
 def pg_args(url: str, as_of: str, output: str, activities: str) -> list[str]:

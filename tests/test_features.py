@@ -13,7 +13,7 @@ from leadscore.features import schema
 from leadscore.features.build import FeatureSettings, build_features, fit_spec
 from leadscore.features.registry import Family
 from leadscore.features.snapshots import LABEL, WEIGHT, training_rows
-from leadscore.pipelines.tables import Tables
+from leadscore.pipelines.io.tables import Tables
 
 from .conftest import ts
 

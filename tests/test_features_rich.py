@@ -13,8 +13,8 @@ from leadscore.features.build import FeatureSettings, build_features, fit_spec
 from leadscore.features.registry import DECAY_HALF_LIFE_DAYS
 from leadscore.features.snapshots import training_rows
 from leadscore.pipelines.config import Config
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 SETTINGS = FeatureSettings(min_activity_type_count=1, min_category_count=1)
 AS_OF = pd.Timestamp("2025-03-01", tz="UTC")
@@ -184,10 +184,7 @@ def test_chunking_changes_nothing() -> None:
     world = generate(400, seed=9)
     tables = prepare_tables(world.leads, world.activities, Config())
     spec = fit_spec(tables.leads, tables.activities, FeatureSettings())
-    rows = training_rows(
-        tables.leads, every_days=7, max_rows_per_lead=24, no_close_date_horizon_days=14,
-        data_end=world.now,
-    )  # fmt: skip
+    rows = training_rows(tables.leads, data_end=world.now)
     whole = build_features(tables.leads, tables.activities, rows, spec, max_pairs=10**9)
     chunked = build_features(tables.leads, tables.activities, rows, spec, max_pairs=500)
     pd.testing.assert_frame_equal(whole, chunked)
@@ -200,10 +197,7 @@ def test_generated_post_close_events_never_reach_training_rows() -> None:
     tables = prepare_tables(world.leads, world.activities, Config())
     assert tables.activities is not None
     spec = fit_spec(tables.leads, tables.activities, FeatureSettings())
-    rows = training_rows(
-        tables.leads, every_days=7, max_rows_per_lead=24, no_close_date_horizon_days=14,
-        data_end=world.now,
-    )  # fmt: skip
+    rows = training_rows(tables.leads, data_end=world.now)
     acts = tables.activities
     closed = tables.leads.set_index(schema.LEAD_ID)[schema.CLOSED_AT]
     close = pd.to_datetime(acts[schema.LEAD_ID].astype(str).map(closed), utc=True)

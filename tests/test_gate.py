@@ -13,8 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from leadscore.pipelines import tracking
 from leadscore.pipelines.cli import app
+from leadscore.pipelines.io import tracking
 from leadscore.pipelines.synthetic import generate, write_world
 
 NAME = "lead-conversion"
@@ -96,36 +96,51 @@ def test_first_train_on_empty_store_promotes(world: Path, mlflow_store: str) -> 
     assert code == 0, output
     assert alias(tracking.CHAMPION) == "1" and alias(tracking.CHALLENGER) is None
     assert decision("1") == "no champion yet"
+    # Readable in the MLflow UI without opening the run (issue 18, point 2): descriptions,
+    # version tags, the whole resolved config and the parameters actually used.
+    client = MlflowClient()
+    version = client.get_model_version(NAME, "1")
+    assert "leadscore" in str(client.get_registered_model(NAME).description)
+    assert "ROC AUC" in str(version.description) and "no champion yet" in version.description
+    tags = version.tags
+    assert tags["leadscore.gate_decision"] == "no champion yet"
+    assert tags["leadscore.data_digest"].startswith("sha256:")
+    assert " .. " in tags["leadscore.training_window"]
+    assert 0.5 < float(tags["leadscore.test_roc_auc"]) <= 1.0
+    run = client.get_run(str(version.run_id))
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "config")}
+    assert "config/resolved_config.json" in logged
+    params = run.data.params
+    assert params["backtest.folds"] == "0"  # from quick.yaml
+    assert all(key in params for key in ("export.row_order_is_time", "scoring.max_reasons"))
 
 
 @pytest.mark.integration
-def test_broken_champion_artifact_fails_closed(world: Path, mlflow_store: str) -> None:
+@pytest.mark.parametrize("promote", [False, True], ids=["garbage artifact", "missing, --promote"])
+def test_an_unloadable_champion_is_left_alone_unless_promote_is_given(
+    world: Path, mlflow_store: str, promote: bool
+) -> None:
     assert train(world)[0] == 0
-    for file in champion_files("1"):  # garbage in place of every file of the champion
-        file.write_bytes(b"\x00not a model\xff")
-    code, output = train(world)
-    assert code == 1, output
-    assert "v2 was registered" in output and "leadscore promote --version 2" in output
-    assert "--promote" in output
-    assert alias(tracking.CHAMPION) == "1"
-    assert alias(tracking.CHALLENGER) == "2"
-    assert alias(tracking.PREVIOUS) is None
+    for file in champion_files("1"):  # garbage in place of every file, or none at all
+        if promote:
+            file.unlink()
+        else:
+            file.write_bytes(b"\x00not a model\xff")
+    code, output = train(world, *(["--promote"] if promote else []))
     told = decision("2")
-    assert "champion v1 cannot be loaded or scored" in told and "champion left alone" in told
-
-
-@pytest.mark.integration
-def test_missing_champion_artifact_with_promote(world: Path, mlflow_store: str) -> None:
-    assert train(world)[0] == 0
-    for file in champion_files("1"):
-        file.unlink()
-    code, output = train(world, "--promote")
-    assert code == 0, output
-    assert alias(tracking.CHAMPION) == "2"
-    assert alias(tracking.PREVIOUS) == "1"
-    assert alias(tracking.CHALLENGER) is None
-    told = decision("2")
-    assert "champion v1 cannot be loaded" in told and "promoted anyway (--promote)" in told
+    assert "champion v1 cannot be loaded or scored" in told
+    if promote:
+        assert code == 0, output
+        assert (alias(tracking.CHAMPION), alias(tracking.PREVIOUS)) == ("2", "1")
+        assert alias(tracking.CHALLENGER) is None
+        assert "promoted anyway (--promote)" in told
+    else:
+        assert code == 1, output
+        assert "v2 was registered" in output and "leadscore promote --version 2" in output
+        assert "--promote" in output
+        assert (alias(tracking.CHAMPION), alias(tracking.CHALLENGER)) == ("1", "2")
+        assert alias(tracking.PREVIOUS) is None
+        assert "champion left alone" in told
 
 
 @pytest.mark.integration

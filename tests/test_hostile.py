@@ -52,12 +52,12 @@ from leadscore.features.registry import Kind
 from leadscore.features.snapshots import open_leads, rows_as_of, training_rows
 from leadscore.features.text import parse_company_size
 from leadscore.features.timeutil import parse_utc, to_epoch_micros, to_epoch_seconds
-from leadscore.pipelines import chunks
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.errors import InputError
 from leadscore.pipelines.fitting import data_end
-from leadscore.pipelines.sources import as_source
-from leadscore.pipelines.tables import Tables, load_tables, parse_as_of, prepare_tables
+from leadscore.pipelines.io import chunks
+from leadscore.pipelines.io.sources import as_source
+from leadscore.pipelines.io.tables import Tables, load_tables, parse_as_of, prepare_tables
 from tests.conftest import TrainedStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from leadscore.pipelines.cli import app
 from leadscore.pipelines.config import Config, load_config
 from leadscore.pipelines.fitting import fit
+from leadscore.pipelines.io.tables import load_tables
 from leadscore.pipelines.synthetic import generate, write_world
-from leadscore.pipelines.tables import load_tables
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -22,7 +22,7 @@ runner = CliRunner()
 
 
 def alias(name: str) -> str | None:
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
 
     return tracking.alias_version("lead-conversion", name)
 

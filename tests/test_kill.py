@@ -45,8 +45,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from leadscore.pipelines import tracking
-from leadscore.pipelines.targets import STAGING_PREFIX, partition_name
+from leadscore.pipelines.io import tracking
+from leadscore.pipelines.io.targets import STAGING_PREFIX, partition_name
 from tests.conftest import TrainedStore
 
 pytestmark = pytest.mark.integration

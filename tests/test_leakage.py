@@ -16,8 +16,8 @@ from leadscore.features.registry import attribute_feature
 from leadscore.features.snapshots import training_rows
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import fit
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 BASE = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -137,10 +137,7 @@ def test_clean_generated_world_has_no_leaks() -> None:
     assert fitted_spec is not None  # smoke: flat spec builds
     tables = prepare_tables(world.leads, world.activities, Config())
     spec = fit_spec(tables.leads, tables.activities, FeatureSettings())
-    rows = training_rows(
-        tables.leads, every_days=7, max_rows_per_lead=24, no_close_date_horizon_days=14,
-        data_end=world.now,
-    )  # fmt: skip
+    rows = training_rows(tables.leads, data_end=world.now)
     features = build_features(tables.leads, tables.activities, rows, spec)
     leaks = find_leaks(
         features,

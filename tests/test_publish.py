@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from leadscore.pipelines.io.targets import FileTarget, FolderTarget
 from leadscore.pipelines.score import CHUNKS_PREFIX, _remove_orphan_chunks
-from leadscore.pipelines.targets import FileTarget, FolderTarget
 
 
 def staged_pair(folder: Path, prefix: str, text: str) -> tuple[Path, Path]:

@@ -21,8 +21,8 @@ from leadscore.models.split import CALIBRATION, LATER, TEST, TRAIN, rolling_fold
 from leadscore.models.thresholds import HeldOut
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import NotEnoughDataError, fit, fold_preparer, training_set
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 pytestmark = pytest.mark.integration
 
@@ -215,7 +215,7 @@ def test_minimum_data_refuses_and_warns() -> None:
 def test_bank_marketing_forward_in_time_warns_about_the_shift() -> None:
     from leadscore.features.registry import attribute_slug
     from leadscore.pipelines.config import load_config
-    from leadscore.pipelines.tables import load_tables
+    from leadscore.pipelines.io.tables import load_tables
 
     root = Path(__file__).resolve().parents[1]
     config = load_config(root / "configs" / "bank-marketing.yaml")

@@ -38,7 +38,7 @@ def _chromium() -> str:
 def test_report_is_self_contained_in_business_words_and_renders_in_chromium(
     trained: TrainedStore, tmp_path: Path
 ) -> None:
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
 
     result = runner.invoke(app, ["report", "--output", str(tmp_path / "report"), "-q"])
     assert result.exit_code == 0, result.output
@@ -92,9 +92,9 @@ def test_contributions_add_up_to_the_raw_score_for_1000_leads(trained: TrainedSt
     from leadscore.features.build import build_features
     from leadscore.features.registry import registry_frame
     from leadscore.features.snapshots import rows_as_of
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.config import Config
-    from leadscore.pipelines.tables import load_tables
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.tables import load_tables
 
     tracking.configure_tracking()
     model = tracking.load_model("models:/lead-conversion@champion").model

@@ -17,7 +17,7 @@ from leadscore.features.attributes import ColumnRole, Role, infer_role
 from leadscore.features.build import FeatureSettings, build_features, fit_spec
 from leadscore.features.registry import attribute_slug
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.tables import prepare_tables
+from leadscore.pipelines.io.tables import prepare_tables
 
 AS_OF = pd.Timestamp("2025-03-01", tz="UTC")
 BANDS = ["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001-10000"]

@@ -8,8 +8,8 @@ import pandas as pd
 
 from leadscore.features import schema
 from leadscore.pipelines.config import Config
+from leadscore.pipelines.io.tables import load_tables
 from leadscore.pipelines.synthetic import generate, write_world
-from leadscore.pipelines.tables import load_tables
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from leadscore.pipelines.config import Config, ConfigError, load_config
-from leadscore.pipelines.tables import (
+from leadscore.pipelines.io.tables import (
     InputError,
     LeadFaults,
     load_tables,
@@ -389,7 +389,7 @@ def test_train_sets_aside_a_lead_closed_before_it_was_created(
 
     from mlflow.tracking import MlflowClient
 
-    from leadscore.pipelines import tracking
+    from leadscore.pipelines.io import tracking
     from leadscore.pipelines.synthetic import generate, write_world
     from leadscore.pipelines.train import train
 
@@ -402,13 +402,13 @@ def test_train_sets_aside_a_lead_closed_before_it_was_created(
 
     tracking.configure_tracking()
     handler = caplog.handler  # the CLI may have stopped "leadscore" records at its logger
-    logging.getLogger("leadscore.pipelines.tables").addHandler(handler)
+    logging.getLogger("leadscore.pipelines.io.tables").addHandler(handler)
     try:
         result = train(path, tmp_path / "world" / "activities.csv", Config.model_validate(
             {"backtest": {"folds": 0}}
         ))  # fmt: skip
     finally:
-        logging.getLogger("leadscore.pipelines.tables").removeHandler(handler)
+        logging.getLogger("leadscore.pipelines.io.tables").removeHandler(handler)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(
         f"1 rows set aside as rejects: 1 closed before it was created (data row {closed + 1})" in w
@@ -434,7 +434,7 @@ def test_config_for_model_reads_with_the_stored_sections(
 ) -> None:
     import logging
 
-    from leadscore.pipelines.tables import config_for_model, reading_of
+    from leadscore.pipelines.io.tables import config_for_model, reading_of
 
     trained = Config.model_validate(
         {
@@ -446,7 +446,7 @@ def test_config_for_model_reads_with_the_stored_sections(
     )
     stored = reading_of(trained)
     assert set(stored) == {"columns", "outcome_values", "export"}
-    logger = logging.getLogger("leadscore.pipelines.tables")
+    logger = logging.getLogger("leadscore.pipelines.io.tables")
     logger.addHandler(caplog.handler)
     try:
         read = config_for_model(None, stored, "m/1")  # no config: the model's sections

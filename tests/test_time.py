@@ -15,8 +15,8 @@ from leadscore.features.snapshots import LABEL, WEIGHT, Inflow, rows_as_of, trai
 from leadscore.features.timeutil import to_epoch_seconds
 from leadscore.pipelines.config import Config
 from leadscore.pipelines.fitting import fit
+from leadscore.pipelines.io.tables import prepare_tables
 from leadscore.pipelines.synthetic import generate
-from leadscore.pipelines.tables import prepare_tables
 
 
 def _same_day_world(n: int, seed: int) -> pd.DataFrame:
@@ -40,8 +40,7 @@ def _same_day_world(n: int, seed: int) -> pd.DataFrame:
 def test_every_lead_decided_within_a_day_gets_one_row_inside_its_life() -> None:
     leads = _same_day_world(500, seed=1)
     rows = training_rows(
-        leads, every_days=7, max_rows_per_lead=24, no_close_date_horizon_days=14,
-        data_end=pd.Timestamp("2026-01-01", tz="UTC"),
+        leads, data_end=pd.Timestamp("2026-01-01", tz="UTC"),
     )  # fmt: skip
     assert rows[schema.LEAD_ID].is_unique and len(rows) == len(leads)
     joined = rows.join(leads.set_index(schema.LEAD_ID), on=schema.LEAD_ID)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from leadscore.pipelines.cli import app
 from tests.conftest import TrainedStore
-from tests.postgres import load_csv_tables
+from tests.postgres import load_export
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -102,9 +102,7 @@ def test_database_password_never_logged_or_recorded(
     trained: TrainedStore, postgres_url: str, tmp_path: Path
 ) -> None:
     password = "Pw-7f3c9e1a-never-print-me"
-    load_csv_tables(
-        postgres_url, {"trust_leads": trained.leads, "trust_activities": trained.activities}
-    )
+    load_export(postgres_url, trained, "trust")
     with_password = postgres_url.replace("postgres@", f"postgres:{password}@")
     store = tmp_path / "store"
     store.mkdir()

@@ -30,8 +30,8 @@ from leadscore.pipelines.dialects import (
     salesforce_id,
     write_export,
 )
+from leadscore.pipelines.io.tables import Tables, load_tables
 from leadscore.pipelines.synthetic import World, generate, write_world
-from leadscore.pipelines.tables import Tables, load_tables
 
 runner = CliRunner()
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -439,10 +439,10 @@ def test_zero_edit_path_trains_like_the_canonical_export(
     one trained on the canonical export."""
     from mlflow.tracking import MlflowClient
 
-    from leadscore.pipelines import tracking
     from leadscore.pipelines.config import load_config
     from leadscore.pipelines.inspect import inspect_export, starter_config
-    from leadscore.pipelines.sources import as_source
+    from leadscore.pipelines.io import tracking
+    from leadscore.pipelines.io.sources import as_source
     from leadscore.pipelines.train import train
 
     world, reference = zoo

@@ -71,6 +71,13 @@ def configure_tracking(workdir: Path | None = None) -> str:
     return uri
 
 
+def model_uri(given: str | None, model_name: str) -> str:
+    """Configure tracking (``configure_tracking``) and return the model a command works on:
+    the URI the user gave, else the registered model's champion."""
+    configure_tracking()
+    return given or f"models:/{model_name}@{CHAMPION}"
+
+
 def require_store() -> None:
     """A job that needs an existing model must not create an empty SQLite store as a side
     effect of looking for it (a wrong working folder would otherwise look like "no model")."""

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from leadscore.features import schema
 from leadscore.pipelines.errors import InputError, StorageFull, TargetBusy, TargetExists
-from leadscore.pipelines.sources import (
+from leadscore.pipelines.io.sources import (
     engine_for,
     redact,
     split_table_name,
@@ -634,3 +634,41 @@ def as_target(output: str, output_db: str | None) -> Target:
 def staging_folder(target: Target) -> Path:
     with writing(f"a staging folder for {target.label}"):
         return Path(tempfile.mkdtemp(prefix=target.staging_prefix, dir=target.staging_parent()))
+
+
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def output_format(output: Path) -> str:
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            str(output),
+            "unsupported output format",
+            expected=f"a path ending in {sorted(OUTPUT_FORMATS)}",
+        )
+    return fmt
+
+
+def write_atomic(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    """Write to a temporary file in the target folder, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def as_of_column(as_of: pd.Timestamp, n: int, fmt: str) -> pd.Series:
+    if fmt == "csv":
+        return pd.Series([iso(as_of)] * n, dtype="object")
+    return pd.Series([as_of] * n, dtype="datetime64[us, UTC]")

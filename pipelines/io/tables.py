@@ -30,7 +30,7 @@ from leadscore.pipelines.config import (
     OutcomeSpellings,
 )
 from leadscore.pipelines.errors import MAX_ROWS_SHOWN, InputError
-from leadscore.pipelines.sources import Source, as_source
+from leadscore.pipelines.io.sources import Source, as_source
 
 log = logging.getLogger(__name__)
 

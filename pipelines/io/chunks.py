@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow.feather as feather
 
 from leadscore.pipelines.config import Config
-from leadscore.pipelines.sources import Source
-from leadscore.pipelines.tables import lead_id_column, lead_ids
+from leadscore.pipelines.io.sources import Source
+from leadscore.pipelines.io.tables import lead_id_column, lead_ids
 
 log = logging.getLogger(__name__)
 
