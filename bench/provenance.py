@@ -25,7 +25,9 @@ def stamp(seconds: float | None = None) -> str:
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD")
-    dirty = " + working tree" if git("status", "--porcelain", "--untracked-files=no") else ""
+    # uncommitted changes to anything but the documents the benches write into
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs")
+    dirty = " + working tree" if changed else ""
     took = f", {seconds / 60:.0f} min" if seconds is not None else ""
     return (
         f"commit `{commit}`{dirty}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs "
