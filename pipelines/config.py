@@ -169,6 +169,11 @@ class RegistrySettings(BaseModel):
 
     model_name: str = Field(default="lead-conversion", min_length=1)
     experiment: str = Field(default="leadscore", min_length=1)
+    scoring_experiment: str = Field(
+        default="leadscore-scoring",
+        min_length=1,
+        description="Experiment of the nightly score and monitor runs, apart from training.",
+    )
     gate_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
     gate_tolerance: float = Field(
         default=0.0,

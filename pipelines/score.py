@@ -332,7 +332,7 @@ def _record_and_publish(
     from mlflow.exceptions import MlflowException
 
     try:
-        experiment = tracking.ensure_experiment(config.registry.experiment)
+        experiment = tracking.ensure_experiment(config.registry.scoring_experiment)
         with tracking.start_run(f"score {iso(as_of)}", experiment) as run:
             mlflow.set_tags(
                 {

@@ -184,7 +184,7 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
     )
     mlflow.log_params(_flat_params(config, fitted, spec))
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
-    mlflow.log_metrics({f"test_{k}": v for k, v in fitted.metrics.items()})
+    tracking.log_training_input(tables.leads, _source_label(tables), data_digest(tables))
     mlflow.log_metrics({f"baseline_test_{k}": v for k, v in fitted.baseline_metrics.items()})
     mlflow.log_metrics({f"registered_test_{k}": v for k, v in fitted.final_metrics.items()})
     mlflow.log_metrics({f"calibration_{k}": v for k, v in fitted.calibration_metrics.items()})
@@ -316,6 +316,20 @@ REGISTERED_DESCRIPTION = (
 )
 
 
+def data_digest(tables: Tables) -> str:
+    """SHA-256 of the training data's fingerprint (file contents, or database and table)."""
+    text = json.dumps(tables.fingerprint, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _source_label(tables: Tables) -> str:
+    """Where the leads came from, as the fingerprint says (a path, or database and table)."""
+    leads = tables.fingerprint.get("leads", {})
+    if "path" in leads:
+        return str(leads["path"])
+    return f"{leads.get('database', '?')} table {leads.get('table') or leads.get('query_file')}"
+
+
 def _describe_version(
     name: str, version: str, tables: Tables, fitted: Fitted, decision: str
 ) -> None:
@@ -325,9 +339,7 @@ def _describe_version(
     meta, metrics = fitted.model.metadata, fitted.metrics
     periods = meta["periods"]
     window = f"{min(p['first_as_of'] for p in periods.values())} .. {meta['data_end']}"
-    digest = hashlib.sha256(
-        json.dumps(tables.fingerprint, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    digest = data_digest(tables)
     tags = {
         "leadscore.gate_decision": decision,
         "leadscore.training_window": window,
@@ -394,6 +406,9 @@ def _log_and_register(
             input_example=frame_to_strings(input_example(spec), spec),
             pip_requirements=tracking.pip_requirements(),
         )
+        # The honest (out-of-time) metrics, linked to the logged model as well as the run.
+        test_metrics = {f"test_{k}": v for k, v in fitted.metrics.items()}
+        mlflow.log_metrics(test_metrics, model_id=info.model_id)
         mlflow.set_tag("leadscore.champion_decision", reason[:4000])
         run_id = run.info.run_id
     # Only a finished run's complete model reaches the registry, and the aliases move last:
