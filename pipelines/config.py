@@ -196,6 +196,12 @@ class ScoringSettings(BaseModel):
     model_config = _FROZEN
 
     max_reasons: int = Field(default=4, ge=1, le=10)
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads for predictions and reasons; empty: the CPUs this process may "
+        "use (affinity and cgroup quota), not the machine's count.",
+    )
     min_reason_contribution: float = Field(
         default=0.02,
         ge=0.0,
