@@ -235,7 +235,10 @@ def train(
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
         uri = tracking.configure_tracking()
-        result = run_train(leads_source, activities_source, cfg, promote=promote)
+        with _progress(quiet, "Training:") as progress:
+            result = run_train(
+                leads_source, activities_source, cfg, promote=promote, progress=progress
+            )
         console.print(_metric_table(
             f"Most recent period ({result.split})",
             {"LightGBM (calibrated)": result.metrics, "logistic baseline": result.baseline_metrics},
@@ -266,6 +269,10 @@ def train(
                 f"Open leads changing tier against the champion: {moved} of "
                 f"{int(result.tier_changes.to_numpy().sum())}\n{result.tier_changes.to_string()}"
             )
+        console.print(
+            "Seconds per stage: "
+            + ", ".join(f"{name} {sec:.1f}" for name, sec in result.seconds.items())
+        )
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         for leak in result.leaks:
@@ -511,7 +518,7 @@ def _score_on_spark(
 
 
 @contextlib.contextmanager
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool, doing: str = "Scoring"):  # type: ignore[no-untyped-def]
     """A progress bar on a terminal; nothing under cron (no TTY) or with --quiet."""
     if quiet or not err_console.is_terminal:
         yield None
@@ -530,7 +537,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
         def update(what: str, done: int, total: int) -> None:
             if what not in tasks:
-                tasks[what] = bar.add_task(f"Scoring {what}", total=total)
+                tasks[what] = bar.add_task(f"{doing} {what}", total=total)
             bar.update(tasks[what], completed=done, total=total)
 
         yield update

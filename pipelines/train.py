@@ -7,7 +7,8 @@ import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from leadscore.models.scorer import READING, LeadScoringModel
 from leadscore.models.split import TEST
 from leadscore.pipelines import plots
 from leadscore.pipelines.config import Config, require_settled
-from leadscore.pipelines.fitting import Fitted, fit
+from leadscore.pipelines.fitting import Fitted, Progress, fit
 from leadscore.pipelines.io import tracking
 from leadscore.pipelines.io.sources import Source
 from leadscore.pipelines.io.tables import Tables, load_tables, reading_of
@@ -61,6 +62,7 @@ class TrainResult:
     # Why the gate could not compare with the champion (registry unreadable, champion not
     # loadable): the champion was left alone unless promotion was forced. None: it compared.
     gate_failure: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage of the fit
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
     mlflow.log_params(_flat_params(config, fitted, spec))
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
     tracking.log_training_input(tables.leads, _source_label(tables), data_digest(tables))
+    mlflow.log_metrics({f"seconds_{k.replace(' ', '_')}": v for k, v in fitted.seconds.items()})
     mlflow.log_metrics({f"baseline_test_{k}": v for k, v in fitted.baseline_metrics.items()})
     mlflow.log_metrics({f"registered_test_{k}": v for k, v in fitted.final_metrics.items()})
     mlflow.log_metrics({f"calibration_{k}": v for k, v in fitted.calibration_metrics.items()})
@@ -271,6 +274,7 @@ def train(
     activities_path: Path | Source | None,
     config: Config,
     promote: bool = False,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Read, fit, log everything to MLflow, register, and move the champion alias when the
     new model is not worse (else it becomes the challenger). Fails closed: when the champion
@@ -279,9 +283,12 @@ def train(
     the champion in that case (never over a comparable, better champion). Raises InputError
     for bad input, ConfigError while the config leaves a question open."""
     require_settled(config)
+    started = time.perf_counter()
     tables = load_tables(leads_path, activities_path, config)
+    read_seconds = round(time.perf_counter() - started, 2)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
-    fitted = fit(tables, config, label)
+    fitted = fit(tables, config, label, progress)
+    fitted = replace(fitted, seconds={"read and validate": read_seconds, **fitted.seconds})
     fitted.model.metadata.update(  # the job stamps what the pure fit cannot know
         package_version=tracking.library_versions()["leadscore"], git_commit=tracking.git_commit()
     )
@@ -441,4 +448,5 @@ def _log_and_register(
         notes=fitted.notes,
         leaks=[leak.describe() for leak in fitted.leaks],
         gate_failure=gate.reason if gate.failed and not force else None,
+        seconds=fitted.seconds,
     )
