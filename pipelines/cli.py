@@ -22,7 +22,6 @@ from rich.table import Table
 from leadscore.pipelines.config import Config, ConfigError, load_config, with_outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
-SPARK_CATALOG = "spark"  # --output-db value meaning "a table in the Spark session's catalog"
 
 app = typer.Typer(
     add_completion=False,
@@ -490,21 +489,10 @@ def _score_on_spark(
     force: bool,
     cfg: Config | None,
 ) -> int:
-    from leadscore.pipelines.errors import InputError
+    from leadscore.pipelines import spark
     from leadscore.pipelines.io import tracking
 
-    table = output_db == SPARK_CATALOG
-    if (
-        db is not None
-        or (output_db is not None and not table)
-        or (not table and Path(output).suffix)
-    ):
-        raise InputError(
-            "--engine spark",
-            "reads files or Spark tables and writes a Parquet folder or a Spark table",
-            expected=f"--output FOLDER, or --output-db {SPARK_CATALOG} --output [DB.]TABLE; "
-            "no --db",
-        )
+    table = spark.scores_to_table(output, output_db, db)  # the engine checks its own arguments
     session, spark_module = _spark()
     uri = tracking.model_uri(model, (cfg or Config()).registry.model_name)
     result = spark_module.score_spark(
