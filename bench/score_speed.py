@@ -95,7 +95,7 @@ def run_job(folder: Path, as_of: str, uri: str, out: Path) -> dict[str, float]:
 
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
-    experiment = client.get_experiment_by_name("leadscore")
+    experiment = client.get_experiment_by_name("leadscore-scoring")
     assert experiment is not None
     run = client.search_runs(
         [experiment.experiment_id],

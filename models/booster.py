@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from leadscore.features.build import FeatureSpec
+from leadscore.models.cpus import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def booster_params(settings: Any, monotone: list[int] | None = None) -> dict[str
         "seed": settings.seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": settings.num_threads,
+        "num_threads": settings.num_threads or usable_cpus(),
         "verbosity": -1,
         "cat_smooth": 10.0,
         "min_data_per_group": 50,

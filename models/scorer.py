@@ -19,6 +19,7 @@ from leadscore.features.build import SPEC_VERSION, FeatureSpec
 from leadscore.features.registry import FeatureDef
 from leadscore.models.booster import to_matrix
 from leadscore.models.calibration import Calibrator
+from leadscore.models.cpus import threads
 from leadscore.models.drift import DriftReference
 from leadscore.models.thresholds import Thresholds
 from leadscore.models.treeshap import PathExplainer
@@ -64,7 +65,7 @@ class LeadScoringModel:
     def raw_score(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's log-odds before calibration."""
         x = features if isinstance(features, np.ndarray) else self.matrix(features)
-        return np.asarray(self.booster.predict(x, raw_score=True))
+        return np.asarray(self.booster.predict(x, raw_score=True, num_threads=threads()))
 
     def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.calibrator.predict(self.raw_score(features))
@@ -87,7 +88,7 @@ class LeadScoringModel:
         ``predict`` instead of tens to hundreds of times."""
         x = features if isinstance(features, np.ndarray) else self.matrix(features)
         if self._explainer is None:
-            self._explainer = PathExplainer.from_booster(self.booster)
+            self._explainer = PathExplainer.from_booster(self.booster, num_threads=threads())
         return self._explainer.contributions(x)
 
     def reasons(

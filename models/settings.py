@@ -48,7 +48,12 @@ class LightGBMSettings(BaseModel):
         "(in-vehicle coupon: 48 rounds, ROC AUC 0.78; with 200: 0.83).",
     )
     seed: int = 7
-    num_threads: int = Field(default=2, ge=1)
+    num_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads per booster fit; empty: the CPUs this process may use (affinity "
+        "and cgroup quota, models/cpus.py), not the machine's count.",
+    )
     monotone: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="Never let more high-intent actions lower a score: 'auto' keeps the "

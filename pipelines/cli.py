@@ -22,7 +22,6 @@ from rich.table import Table
 from leadscore.pipelines.config import Config, ConfigError, load_config, with_outcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
-SPARK_CATALOG = "spark"  # --output-db value meaning "a table in the Spark session's catalog"
 
 app = typer.Typer(
     add_completion=False,
@@ -235,7 +234,10 @@ def train(
         leads_source = as_source(leads, db)
         activities_source = as_source(activities, db) if activities is not None else None
         uri = tracking.configure_tracking()
-        result = run_train(leads_source, activities_source, cfg, promote=promote)
+        with _progress(quiet, "Training:") as progress:
+            result = run_train(
+                leads_source, activities_source, cfg, promote=promote, progress=progress
+            )
         console.print(_metric_table(
             f"Most recent period ({result.split})",
             {"LightGBM (calibrated)": result.metrics, "logistic baseline": result.baseline_metrics},
@@ -266,6 +268,10 @@ def train(
                 f"Open leads changing tier against the champion: {moved} of "
                 f"{int(result.tier_changes.to_numpy().sum())}\n{result.tier_changes.to_string()}"
             )
+        console.print(
+            "Seconds per stage: "
+            + ", ".join(f"{name} {sec:.1f}" for name, sec in result.seconds.items())
+        )
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         for leak in result.leaks:
@@ -483,21 +489,10 @@ def _score_on_spark(
     force: bool,
     cfg: Config | None,
 ) -> int:
-    from leadscore.pipelines.errors import InputError
+    from leadscore.pipelines import spark
     from leadscore.pipelines.io import tracking
 
-    table = output_db == SPARK_CATALOG
-    if (
-        db is not None
-        or (output_db is not None and not table)
-        or (not table and Path(output).suffix)
-    ):
-        raise InputError(
-            "--engine spark",
-            "reads files or Spark tables and writes a Parquet folder or a Spark table",
-            expected=f"--output FOLDER, or --output-db {SPARK_CATALOG} --output [DB.]TABLE; "
-            "no --db",
-        )
+    table = spark.scores_to_table(output, output_db, db)  # the engine checks its own arguments
     session, spark_module = _spark()
     uri = tracking.model_uri(model, (cfg or Config()).registry.model_name)
     result = spark_module.score_spark(
@@ -511,7 +506,7 @@ def _score_on_spark(
 
 
 @contextlib.contextmanager
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool, doing: str = "Scoring"):  # type: ignore[no-untyped-def]
     """A progress bar on a terminal; nothing under cron (no TTY) or with --quiet."""
     if quiet or not err_console.is_terminal:
         yield None
@@ -530,7 +525,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
         def update(what: str, done: int, total: int) -> None:
             if what not in tasks:
-                tasks[what] = bar.add_task(f"Scoring {what}", total=total)
+                tasks[what] = bar.add_task(f"{doing} {what}", total=total)
             bar.update(tasks[what], completed=done, total=total)
 
         yield update

@@ -169,6 +169,11 @@ class RegistrySettings(BaseModel):
 
     model_name: str = Field(default="lead-conversion", min_length=1)
     experiment: str = Field(default="leadscore", min_length=1)
+    scoring_experiment: str = Field(
+        default="leadscore-scoring",
+        min_length=1,
+        description="Experiment of the nightly score and monitor runs, apart from training.",
+    )
     gate_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier"] = "roc_auc"
     gate_tolerance: float = Field(
         default=0.0,
@@ -191,6 +196,12 @@ class ScoringSettings(BaseModel):
     model_config = _FROZEN
 
     max_reasons: int = Field(default=4, ge=1, le=10)
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads for predictions and reasons; empty: the CPUs this process may "
+        "use (affinity and cgroup quota), not the machine's count.",
+    )
     min_reason_contribution: float = Field(
         default=0.02,
         ge=0.0,

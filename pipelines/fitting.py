@@ -4,8 +4,11 @@ files. ``train`` stamps the model (package version, commit), logs and registers 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,9 +183,35 @@ class Fitted:
     backtest: BacktestResult | None
     leaks: list[Leak]
     notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage (``Stages``)
 
 
 TOP_EFFECTS = 6
+Progress = Callable[[str, int, int], None]  # (what, done, total), as the score job's
+
+
+class Stages:
+    """Seconds per stage of a fit (the train log and the MLflow run say where the time went)
+    and, with a ``progress`` callback, the stage shown on a terminal."""
+
+    NAMES = ("training rows", "evaluation", "backtest", "registered model", "explanations")
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress(name, 0, 1)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        if self.progress is not None:
+            self.progress(name, 1, 1)
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.seconds.items())
 
 
 def explain_test(
@@ -409,11 +438,13 @@ def fold_preparer(tables: Tables, config: Config, rows: pd.DataFrame, folds: int
     return prepare
 
 
-def fit(tables: Tables, config: Config, source: str) -> Fitted:
+def fit(tables: Tables, config: Config, source: str, progress: Progress | None = None) -> Fitted:
     """Build point-in-time training rows, split forward in time, gate leaks, fit, calibrate,
-    threshold, backtest and evaluate."""
+    threshold, backtest and evaluate; ``progress`` hears of each stage."""
     notes = check_enough(tables.leads, source, config)
-    spec, rows, features, end = training_set(tables, config, source)
+    stages = Stages(progress)
+    with stages.stage("training rows"):
+        spec, rows, features, end = training_set(tables, config, source)
     period, how = split_by_time(rows, config.split.calibration_share, config.split.test_share)
     rows, horizon = within_horizon(tables.leads, rows, period, config)
     if horizon is not None:
@@ -445,81 +476,89 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
     )
 
     # 1. Evaluation: train -> calibration -> test, each later in time than the one before.
-    choice = choose_booster(spec, train, cal, config.lightgbm, config.tuning)
-    notes += list(choice.notes)
-    evaluation = forward(spec, train, cal, choice, config.calibration, judged=choice.booster)
-    scores, p_cal = evaluation.scores, evaluation.p_recent
-    thresholds = thresholds_for(p_cal, cal, config.thresholds, inflow)
-    evaluated = LeadScoringModel(spec, evaluation.booster, evaluation.calibrator, thresholds)
-    p_test = evaluated.predict_proba(test.x)
-    metrics = evaluate(test.y, p_test, test.w)
-    learned_from = Part.join(train, cal)
-    baseline = fit_baseline(learned_from.x, learned_from.y, learned_from.w, spec)
-    p_base = baseline_proba(baseline, test.x, spec)
-    baseline_metrics = evaluate(test.y, p_base, test.w)
-    calibration_metrics = evaluate(cal.y, p_cal, cal.w)
-    tiers_test = tier_table(HeldOut.of(p_test, test.y, test.w, test.lead), thresholds)
-    shift = drift_warning(parts, p_test)
-    if shift:
-        notes.append(shift)
+    with stages.stage("evaluation"):
+        choice = choose_booster(spec, train, cal, config.lightgbm, config.tuning)
+        notes += list(choice.notes)
+        evaluation = forward(spec, train, cal, choice, config.calibration, judged=choice.booster)
+        scores, p_cal = evaluation.scores, evaluation.p_recent
+        thresholds = thresholds_for(p_cal, cal, config.thresholds, inflow)
+        evaluated = LeadScoringModel(spec, evaluation.booster, evaluation.calibrator, thresholds)
+        p_test = evaluated.predict_proba(test.x)
+        metrics = evaluate(test.y, p_test, test.w)
+        learned_from = Part.join(train, cal)
+        baseline = fit_baseline(learned_from.x, learned_from.y, learned_from.w, spec)
+        p_base = baseline_proba(baseline, test.x, spec)
+        baseline_metrics = evaluate(test.y, p_base, test.w)
+        calibration_metrics = evaluate(cal.y, p_cal, cal.w)
+        tiers_test = tier_table(HeldOut.of(p_test, test.y, test.w, test.lead), thresholds)
+        shift = drift_warning(parts, p_test)
+        if shift:
+            notes.append(shift)
 
     # 2. The rolling-origin backtest of the same recipe.
     history = None
     if config.backtest.folds > 0:
-        history = backtest(
-            rows,
-            fold_preparer(tables, config, rows, config.backtest.folds),
-            folds=config.backtest.folds,
-            fold_share=config.backtest.fold_share,
-            calibration_share=config.split.calibration_share,
-            calibration_method=config.calibration,
-            points_rule=config.backtest.points,
-        )
+        with stages.stage("backtest"):
+            history = backtest(
+                rows,
+                fold_preparer(tables, config, rows, config.backtest.folds),
+                folds=config.backtest.folds,
+                fold_share=config.backtest.fold_share,
+                calibration_share=config.split.calibration_share,
+                calibration_method=config.calibration,
+                points_rule=config.backtest.points,
+            )
 
     # 3. The registered model: the evaluated booster calibrated on the latest period and
     # thresholded there, then refitted with it (see models/recipe.py, Forward).
-    final = forward(spec, learned_from, test, choice, config.calibration, judged=evaluation.booster)
-    p_final = final.p_recent
-    final_thresholds = thresholds_for(p_final, test, config.thresholds, inflow)
-    tiers_final = tier_table(HeldOut.of(p_final, test.y, test.w, test.lead), final_thresholds)
-    everything = Part.join(learned_from, test)
-    periods = {
-        name: {
-            "leads": int(part.rows[schema.LEAD_ID].nunique()),
-            "rows": len(part.rows),
-            "first_as_of": str(part.rows[schema.AS_OF].min()),
-            "last_as_of": str(part.rows[schema.AS_OF].max()),
-            "win_rate": float(np.average(part.y, weights=part.w)),
+    with stages.stage("registered model"):
+        final = forward(
+            spec, learned_from, test, choice, config.calibration, judged=evaluation.booster
+        )
+        p_final = final.p_recent
+        final_thresholds = thresholds_for(p_final, test, config.thresholds, inflow)
+        tiers_final = tier_table(HeldOut.of(p_final, test.y, test.w, test.lead), final_thresholds)
+        everything = Part.join(learned_from, test)
+        periods = {
+            name: {
+                "leads": int(part.rows[schema.LEAD_ID].nunique()),
+                "rows": len(part.rows),
+                "first_as_of": str(part.rows[schema.AS_OF].min()),
+                "last_as_of": str(part.rows[schema.AS_OF].max()),
+                "win_rate": float(np.average(part.y, weights=part.w)),
+            }
+            for name, part in parts.items()
         }
-        for name, part in parts.items()
-    }
-    model = LeadScoringModel(
-        spec,
-        final.booster,
-        final.calibrator,
-        final_thresholds,
-        metadata={
-            "data_end": end.isoformat(),
-            "rounds": choice.rounds,
-            "monotone": choice.monotone,
-            "lightgbm": choice.settings.model_dump(),
-            "split": how,
-            "horizon_days": horizon,
-            "periods": periods,
-            "weekly_inflow": inflow,
-            "fingerprint": tables.fingerprint,
-            "evaluation_metrics": metrics,
-            # The promise shown to users and checked by `monitor`: measured out of time (the
-            # same policy's thresholds from the calibration period, realised on the most
-            # recent leads, which they never saw), not on the rows the thresholds came from.
-            "tier_table": tiers_test.to_dict("records"),
-            "tier_table_basis": "out of time: thresholds learned on the calibration period, "
-            "win rates on the most recent period",
-            "tier_table_in_sample": tiers_final.to_dict("records"),
-        },
-        drift=drift_reference(tables, spec, end, everything),
-        judged=final.judged,
-    )
+        model = LeadScoringModel(
+            spec,
+            final.booster,
+            final.calibrator,
+            final_thresholds,
+            metadata={
+                "data_end": end.isoformat(),
+                "rounds": choice.rounds,
+                "monotone": choice.monotone,
+                "lightgbm": choice.settings.model_dump(),
+                "split": how,
+                "horizon_days": horizon,
+                "periods": periods,
+                "weekly_inflow": inflow,
+                "fingerprint": tables.fingerprint,
+                "evaluation_metrics": metrics,
+                # The promise shown to users and checked by `monitor`: measured out of time (the
+                # same policy's thresholds from the calibration period, realised on the most
+                # recent leads, which they never saw), not on the rows the thresholds came from.
+                "tier_table": tiers_test.to_dict("records"),
+                "tier_table_basis": "out of time: thresholds learned on the calibration period, "
+                "win rates on the most recent period",
+                "tier_table_in_sample": tiers_final.to_dict("records"),
+            },
+            drift=drift_reference(tables, spec, end, everything),
+            judged=final.judged,
+        )
+    with stages.stage("explanations"):
+        explained = explain_test(model, test.x, config.report.segments)
+    log.info("Training stages: %s", stages.describe())
     return Fitted(
         model=model,
         rows=rows,
@@ -535,8 +574,9 @@ def fit(tables: Tables, config: Config, source: str) -> Fitted:
         p_test=p_test,
         p_baseline=p_base,
         baseline=baseline,
-        explained=explain_test(model, test.x, config.report.segments),
+        explained=explained,
         backtest=history,
         leaks=leaks,
         notes=notes + list(final_thresholds.notes),
+        seconds=stages.seconds,
     )

@@ -6,7 +6,7 @@ and the report says when to recalibrate or retrain."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ class MonitorReport:
     tiers: pd.DataFrame  # model_version x tier: promised vs realised
     cohorts: pd.DataFrame  # month scored: predicted vs realised, ECE, ROC AUC
     advice: list[str] = field(default_factory=list)
+    run_id: str | None = None  # the MLflow run that records it
 
 
 def _score_files(paths: list[Path]) -> list[Path]:
@@ -124,9 +125,13 @@ def monitor(leads_path: Path, score_paths: list[Path], config: Config) -> Monito
             f"only {len(judged)} scored leads have an outcome yet; wait for at least "
             f"{MIN_OUTCOMES} before judging the tiers"
         )
-        return MonitorReport(
-            len(scores), len(judged), int((~known).sum()), pd.DataFrame(), pd.DataFrame(), advice
-        )
+        return _recorded(
+            MonitorReport(
+                len(scores), len(judged), int((~known).sum()), pd.DataFrame(), pd.DataFrame(),
+                advice,
+            ),
+            config,
+        )  # fmt: skip
 
     models = {str(v): _scoring_model(str(v)) for v in judged[schema.MODEL_VERSION].unique()}
     tier_rows = []
@@ -217,4 +222,30 @@ def monitor(leads_path: Path, score_paths: list[Path], config: Config) -> Monito
             f"{still_open} scored rows belong to leads still open: quick outcomes come in first, "
             "so early figures lean towards fast wins and fast losses"
         )
-    return MonitorReport(len(scores), len(judged), still_open, tiers, cohorts, advice)
+    return _recorded(
+        MonitorReport(len(scores), len(judged), still_open, tiers, cohorts, advice), config
+    )
+
+
+def _recorded(report: MonitorReport, config: Config) -> MonitorReport:
+    """The report, recorded as a run of the scoring experiment: counts as metrics, the
+    advice as a tag, the tier and cohort tables as run tables."""
+    import mlflow
+
+    experiment = tracking.ensure_experiment(config.registry.scoring_experiment)
+    with tracking.start_run("monitor", experiment) as run:
+        mlflow.set_tags(
+            {"leadscore.job": "monitor", "leadscore.advice": " | ".join(report.advice)[:5000]}
+        )
+        mlflow.log_metrics(
+            {
+                "scored_rows": report.scored_rows,
+                "with_outcome": report.with_outcome,
+                "still_open": report.still_open,
+            }
+        )
+        if not report.tiers.empty:
+            mlflow.log_table(report.tiers.astype({"model_version": str}), "monitor/tiers.json")
+        if not report.cohorts.empty:
+            mlflow.log_table(report.cohorts.astype({"cohort": str}), "monitor/cohorts.json")
+    return replace(report, run_id=run.info.run_id)

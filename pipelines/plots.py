@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.models.backtest import BacktestResult
+from leadscore.pipelines.io import tracking
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -59,7 +60,8 @@ def importance_plot(importance: pd.DataFrame, path: Path, top: int = 20) -> Path
 
 def log_backtest(history: BacktestResult, out: Path) -> None:
     """Per-fold and pooled tables, pooled metrics and plots of a backtest, into the active
-    MLflow run (files under ``out``, which the caller logs as artifacts)."""
+    MLflow run (files under ``out``, which the caller logs as artifacts); each fold's
+    metrics in a nested run."""
     import mlflow
 
     if history.predictions.empty:
@@ -73,6 +75,20 @@ def log_backtest(history: BacktestResult, out: Path) -> None:
         ):  # fmt: skip
             if key in record and np.isfinite(record[key]):
                 mlflow.log_metric(f"backtest_{record['model']}_{key}", record[key])
+    # Each fold a child run of this one, with its models' metrics side by side.
+    for fold, frame in history.per_fold.groupby("fold"):
+        with tracking.nested_run(f"backtest fold {fold}"):
+            mlflow.set_tag("leadscore.job", "backtest fold")
+            mlflow.log_metrics(
+                {
+                    f"{record['model']}_{key}": float(value)
+                    for record in frame.to_dict("records")
+                    for key, value in record.items()
+                    if key not in ("fold", "model")
+                    and isinstance(value, int | float)
+                    and np.isfinite(value)
+                }
+            )
     backtest_plots(history.predictions, out)
 
 

@@ -10,7 +10,6 @@ it. The page is also logged to that run as ``report/report.html``."""
 from __future__ import annotations
 
 import base64
-import html
 import json
 import logging
 import tempfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -47,6 +47,19 @@ METRIC_WORDS = {
     "recall_top10": "share of wins in the top 10%",
     "lift_top10": "lift of the top 10%",
 }
+TIER_PERCENT = (
+    "share of leads",
+    "win rate",
+    "win rate, 95% low",
+    "win rate, 95% high",
+    "share of wins",
+    "mean probability",
+)
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("leadscore.pipelines", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
 TIER_COLUMNS = {
     "tier": "tier",
     "threshold": "from probability",
@@ -57,20 +70,6 @@ TIER_COLUMNS = {
     "share_of_wins": "share of wins",
     "mean_probability": "mean probability",
 }
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
-       color: #1f2933; line-height: 1.45; padding: 0 1rem; }
-h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #d9e2ec; padding-bottom: 0.2rem;
-  margin-top: 2.2rem; }
-table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
-th, td { border: 1px solid #d9e2ec; padding: 0.25rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f0f4f8; }
-figure { margin: 1rem 0; } img { max-width: 100%; border: 1px solid #eef2f6; }
-figcaption { font-size: 0.9rem; color: #52606d; }
-.note { background: #fffbea; border-left: 4px solid #f0b429; padding: 0.4rem 0.8rem; }
-.muted { color: #52606d; }
-"""
 
 
 @dataclass(frozen=True)
@@ -81,16 +80,16 @@ class ReportResult:
     plots: int
 
 
-def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-    )
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _table(frame: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+Table = dict[str, list[Any]]  # {"columns": [...], "rows": [[formatted text, ...], ...]}
+
+
+def _table(frame: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) -> Table:
+    """A frame as the template's table: its columns and its cells as text (floats rounded,
+    ``percent`` columns as percentages, missing values empty)."""
     rows = []
     for record in frame.to_dict("records"):
         cells = []
@@ -105,9 +104,9 @@ def _table(frame: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) 
                 )
             else:
                 text = str(value)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            cells.append(text)
+        rows.append(cells)
+    return {"columns": [str(c) for c in frame.columns], "rows": rows}
 
 
 def _read_csv(folder: Path, name: str) -> pd.DataFrame | None:
@@ -117,7 +116,7 @@ def _read_csv(folder: Path, name: str) -> pd.DataFrame | None:
 
 def _metrics_table(
     metrics: dict[str, float], other: dict[str, float] | None, names: tuple[str, str]
-) -> str:
+) -> Table | None:
     records = []
     for key, words in METRIC_WORDS.items():
         ours = metrics.get(f"test_{key}")
@@ -127,7 +126,7 @@ def _metrics_table(
         if other is not None:
             record[names[1]] = other.get(f"test_{key}", float("nan"))
         records.append(record)
-    return _table(pd.DataFrame.from_records(records)) if records else ""
+    return _table(pd.DataFrame.from_records(records)) if records else None
 
 
 def _previous(name: str, version: str) -> tuple[str, str] | None:
@@ -184,20 +183,19 @@ def _page(
     folder: Path,
     previous: tuple[str, str] | None,
 ) -> tuple[str, int]:
+    """The page (templates/report.html.j2) and how many plots it holds."""
     metrics = run.data.metrics
-    started = pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    context: dict[str, Any] = {
+        "label": label,
+        "started": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime(
+            "%Y-%m-%d %H:%M UTC"
+        ),
+        "data_end": str(metadata.get("data_end", "?"))[:10],
+        "package_version": str(metadata.get("package_version", "?")),
+        "within": _within(metadata),
+        **dict.fromkeys(("periods", "tiers", "by_family", "by_field", "factors")),
+    }
     periods = metadata.get("periods", {})
-    parts = [
-        f"<h1>Lead conversion model {html.escape(label)}</h1>",
-        f"<p class='muted'>Trained {started}; data up to "
-        f"{html.escape(str(metadata.get('data_end', '?'))[:10])}; "
-        f"leadscore {html.escape(str(metadata.get('package_version', '?')))}.</p>",
-        "<h2>What this model is</h2>",
-        "<p>A gradient-boosted tree model (LightGBM) that estimates, for every open lead, the "
-        f"probability that it will be won{_within(metadata)}, from what the lead did, who it "
-        "is and how it engages. Its probabilities are calibrated on the most recent closed "
-        "leads, and the MQL / SQL thresholds are learned from past outcomes.</p>",
-    ]
     if periods:
         frame = pd.DataFrame(
             [
@@ -211,98 +209,56 @@ def _page(
                 for name, p in periods.items()
             ]
         )
-        parts.append("<p>What it learned from (closed leads, split forward in time):</p>")
-        parts.append(_table(frame, percent=("win rate",)))
+        context["periods"] = _table(frame, percent=("win rate",))
     tiers = _read_csv(folder, "tier_table_test.csv")
     if tiers is not None:
         shown = tiers[[c for c in TIER_COLUMNS if c in tiers.columns]].rename(columns=TIER_COLUMNS)
-        parts.append("<h2>The tiers and what they promise</h2>")
-        parts.append(
-            "<p>Measured out of time: the tier policy learned its thresholds on the leads "
-            "before the most recent ones, and these are the win rates the most recent closed "
-            "leads then had in each tier (95% bootstrap confidence intervals). The registered "
-            "model's thresholds are learned the same way one period later.</p>"
-        )
-        parts.append(
-            _table(
-                shown,
-                percent=(
-                    "share of leads",
-                    "win rate",
-                    "win rate, 95% low",
-                    "win rate, 95% high",
-                    "share of wins",
-                    "mean probability",
-                ),
-            )
-        )
-    parts.append("<h2>How good is it?</h2>")
+        context["tiers"] = _table(shown, percent=TIER_PERCENT)
     baseline = {
         k.removeprefix("baseline_"): v for k, v in metrics.items() if k.startswith("baseline_")
     }
-    parts.append(_metrics_table(metrics, baseline, ("this model", "simple baseline")))
-    n_plots = 0
+    context["quality"] = _metrics_table(metrics, baseline, ("this model", "simple baseline"))
     by_family = _read_csv(folder, "importance_by_family.csv")
-    by_field = _read_csv(folder, "importance_by_field.csv")
-    importance = _read_csv(folder, "feature_importance.csv")
-    parts.append("<h2>What drives the score</h2>")
     if by_family is not None:
-        parts.append("<p>By family of signals:</p>")
-        parts.append(_table(by_family[["family", "share", "features"]], percent=("share",)))
+        context["by_family"] = _table(by_family[["family", "share", "features"]], ("share",))
+    by_field = _read_csv(folder, "importance_by_field.csv")
     if by_field is not None:
-        parts.append("<p>By field (the top 12):</p>")
-        parts.append(_table(by_field[["field", "share", "features"]].head(12), percent=("share",)))
+        top_fields = by_field[["field", "share", "features"]].head(12)
+        context["by_field"] = _table(top_fields, percent=("share",))
+    importance = _read_csv(folder, "feature_importance.csv")
     if importance is not None and "direction" in importance.columns:
-        parts.append("<p>The strongest single factors and their direction:</p>")
-        top = importance[["label", "field", "family", "direction", "mean_abs_contribution"]].head(
-            15
+        top = importance[["label", "field", "family", "direction", "mean_abs_contribution"]]
+        renamed = top.head(15).rename(
+            columns={"label": "factor", "mean_abs_contribution": "weight"}
         )
-        parts.append(
-            _table(top.rename(columns={"label": "factor", "mean_abs_contribution": "weight"}))
-        )
+        context["factors"] = _table(renamed)
+    context["segments"] = []
     for path in sorted(folder.glob("importance_by_segment_*.csv")):
         segment = pd.read_csv(path)
         if segment.empty:
             continue
         column = path.stem.removeprefix("importance_by_segment_")
         words = FIELD_WORDS.get(column, column.replace("_", " ").capitalize())
-        parts.append(f"<p>What drives the score per {html.escape(words.lower())} (top fields):</p>")
-        parts.append(
-            _table(
-                segment.rename(columns={"value": words}),
-                percent=("share",),
-            )
-        )
-    for name, caption in PLOTS:
-        path = folder / name
-        if path.is_file():
-            parts.append(_img(path, caption))
-            n_plots += 1
-    parts.append("<h2>What changed against the previous champion</h2>")
-    if previous is None:
-        parts.append("<p>No earlier champion to compare with.</p>")
-    else:
+        table = _table(segment.rename(columns={"value": words}), percent=("share",))
+        context["segments"].append((words, table))
+    context["plots"] = [
+        (caption, _data_uri(folder / name)) for name, caption in PLOTS if (folder / name).is_file()
+    ]
+    context["previous"] = None
+    if previous is not None:
         other_version, other_run = previous
         other = MlflowClient().get_run(other_run).data.metrics
-        parts.append(
-            f"<p>Compared with version {html.escape(other_version)}, each on its own most "
-            "recent period:</p>"
-        )
-        parts.append(_metrics_table(metrics, other, ("this model", f"version {other_version}")))
+        names = ("this model", f"version {other_version}")
         changes = _read_csv(folder, "open_lead_tier_changes.csv")
-        if changes is not None:
-            parts.append("<p>Open leads by tier, old model (rows) against this one (columns):</p>")
-            parts.append(_table(changes.rename(columns={changes.columns[0]: "old tier"})))
+        context["previous"] = {
+            "version": other_version,
+            "quality": _metrics_table(metrics, other, names),
+            "changes": None
+            if changes is None
+            else _table(changes.rename(columns={changes.columns[0]: "old tier"})),
+        }
     notes_path = folder / "notes.json"
-    if notes_path.is_file():
-        notes = json.loads(notes_path.read_text())
-        if notes:
-            parts.append("<h2>Notes from training</h2>")
-            parts.extend(f"<p class='note'>{html.escape(str(n))}</p>" for n in notes)
-    body = "\n".join(parts)
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Lead conversion model {html.escape(label)}</title>"
-        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    context["notes"] = (
+        [str(n) for n in json.loads(notes_path.read_text())] if notes_path.is_file() else []
     )
-    return page, n_plots
+    return TEMPLATES.get_template("report.html.j2").render(context), len(context["plots"])

@@ -27,6 +27,7 @@ import pandas as pd
 from leadscore.features import schema
 from leadscore.features.build import build_features
 from leadscore.features.snapshots import open_leads, rows_as_of
+from leadscore.models import cpus
 from leadscore.models.drift import DRIFT_COLUMNS, DriftCounter
 from leadscore.models.scorer import LeadScoringModel
 from leadscore.pipelines.config import Config
@@ -186,6 +187,7 @@ def score(
     if target.has(as_of) and not force:
         raise refuse(target, as_of)
     settings = config.scoring
+    cpus.set_threads(settings.threads)  # predictions and TreeSHAP reasons
     with target.lock(settings.lock_timeout_seconds):
         staging = staging_folder(target)
         try:
@@ -332,7 +334,7 @@ def _record_and_publish(
     from mlflow.exceptions import MlflowException
 
     try:
-        experiment = tracking.ensure_experiment(config.registry.experiment)
+        experiment = tracking.ensure_experiment(config.registry.scoring_experiment)
         with tracking.start_run(f"score {iso(as_of)}", experiment) as run:
             mlflow.set_tags(
                 {

@@ -256,6 +256,27 @@ def _apply(
     )
 
 
+CATALOG = "spark"  # --output-db value meaning "a table in the Spark session's catalog"
+
+
+def scores_to_table(output: str, output_db: str | None, db: str | None) -> bool:
+    """Check what ``score --engine spark`` was asked to read and write: files or Spark
+    tables in; a Parquet folder or (``--output-db spark``) a Spark table out. True for a
+    table. Needs no PySpark, so a wrong call is told so before anything is imported."""
+    table = output_db == CATALOG
+    if (
+        db is not None
+        or (output_db is not None and not table)
+        or (not table and Path(output).suffix)
+    ):
+        raise InputError(
+            "--engine spark",
+            "reads files or Spark tables and writes a Parquet folder or a Spark table",
+            expected=f"--output FOLDER, or --output-db {CATALOG} --output [DB.]TABLE; no --db",
+        )
+    return table
+
+
 def score_spark(
     spark: Any,
     leads_location: str,

@@ -336,16 +336,27 @@ def generate(
     now: pd.Timestamp = DEFAULT_NOW,
     win_cycle_scale: float = 1.0,
 ) -> World:
-    """Generate a CRM world. Deterministic for a given (n_leads, seed, now)."""
+    """Generate a CRM world. Deterministic for a given (n_leads, seed, now): the stages below
+    draw from one random generator, always in the same order."""
     if n_leads < 1:
         raise ValueError("n_leads must be at least 1")
     rng = np.random.default_rng(seed)
     now = pd.Timestamp(now)
     now = now.tz_convert("UTC") if now.tzinfo else now.tz_localize("UTC")
-    start = now.normalize() - HISTORY_DAYS * DAY
-    n = n_leads
+    created, t_frac = _arrivals(rng, n_leads, now.normalize() - HISTORY_DAYS * DAY)
+    who = _who(rng, n_leads)
+    deal = _deal(rng, who, t_frac, win_cycle_scale)
+    life = _Life(rng, deal, to_epoch_seconds(pd.Series(created)))
+    for channel in (_web_visits, _emails, _events_and_requests, _sales_side, _after_the_deal):
+        channel(life)
+    return _export(rng, seed, now, created, who, deal, life.events)
 
-    # Arrivals: inflow grows ~60% over the period, fewer leads at weekends, office hours.
+
+def _arrivals(
+    rng: np.random.Generator, n: int, start: pd.Timestamp
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Creation times (inflow grows ~60% over the period, fewer leads at weekends, office
+    hours) and each lead's position in the history (0..1)."""
     days = np.arange(HISTORY_DAYS)
     weekday = (start + pd.to_timedelta(days, unit="D")).day_of_week
     weights = (1 + 0.6 * days / HISTORY_DAYS) * np.where(weekday >= 5, 0.3, 1.0)
@@ -356,8 +367,24 @@ def generate(
         + pd.to_timedelta(day_of_creation, unit="D")
         + pd.to_timedelta(np.round(hours * 3600), unit="s")
     )
-    t_frac = day_of_creation / HISTORY_DAYS
+    return created, day_of_creation / HISTORY_DAYS
 
+
+@dataclass
+class _Who:
+    """Who the leads are: attributes as the CRM shows them, and the hidden fit they imply."""
+
+    industry: np.ndarray
+    country: np.ndarray
+    source: np.ndarray
+    titles: np.ndarray
+    size_text: np.ndarray
+    email: np.ndarray
+    seniority: np.ndarray
+    fit: np.ndarray  # standardised
+
+
+def _who(rng: np.random.Generator, n: int) -> _Who:
     industry_key, industry, industry_fx = _choose(rng, INDUSTRIES, n)
     country_key, country, country_fx = _choose(rng, COUNTRIES, n)
     _, source, source_fx = _choose(rng, SOURCES, n)
@@ -422,11 +449,28 @@ def generate(
     fit = industry_fx + country_fx + source_fx + seniority_fx + function_fx + size_fx + email_fx
     fit = fit + interaction
     fit = (fit - fit.mean()) / (fit.std() + 1e-9)
+    return _Who(industry, country, source, titles, size_text, email, seniority, fit)
+
+
+@dataclass
+class _Deal:
+    """How each lead's deal goes: its hidden interest and browsing habit, whether it is won
+    and how long its sales cycle takes (days)."""
+
+    interest: np.ndarray
+    browsing: np.ndarray
+    crawler: np.ndarray
+    won: np.ndarray
+    cycle_days: np.ndarray
+
+
+def _deal(rng: np.random.Generator, who: _Who, t_frac: np.ndarray, win_cycle_scale: float) -> _Deal:
+    n, fit = len(who.fit), who.fit
     interest = 0.4 * fit + rng.normal(0.0, 0.9, n)
     # How much someone browses regardless of intent: noise the model has to see through.
     # Students research a lot and never buy; some "leads" are crawlers or shared office
     # connections that open dozens of pages for a few seconds each.
-    browsing = rng.normal(0.0, 0.6, n) + 1.0 * (seniority == "student_intern")
+    browsing = rng.normal(0.0, 0.6, n) + 1.0 * (who.seniority == "student_intern")
     crawler = rng.random(n) < 0.04
     browsing = browsing + 2.3 * crawler
 
@@ -445,19 +489,26 @@ def generate(
     cycle_won = (7 + rng.gamma(3.0, 15.0, n)) * win_cycle_scale  # > 1: wins take longer
     quick = rng.random(n) < 0.4
     cycle_lost = np.where(quick, 1 + rng.exponential(8.0, n), 5 + rng.gamma(2.0, 35.0, n))
-    cycle_days = np.where(won, cycle_won, cycle_lost)
-    closed = created + pd.to_timedelta(np.round(cycle_days * 86400), unit="s")
+    return _Deal(interest, browsing, crawler, won, np.where(won, cycle_won, cycle_lost))
 
-    lead_ids = np.array([f"L{seed % 1000:03d}-{i:06d}" for i in range(n)], dtype=object)
-    created_sec = to_epoch_seconds(pd.Series(created))
-    life_sec = cycle_days * 86400.0
 
-    events: list[pd.DataFrame] = []
+class _Life:
+    """What the activity channels draw from (one generator, channel after channel) and the
+    events they emit: lead index, epoch seconds, activity type, value."""
+
+    def __init__(self, rng: np.random.Generator, deal: _Deal, created_sec: np.ndarray) -> None:
+        self.rng, self.deal, self.created_sec = rng, deal, created_sec
+        self.n = len(deal.won)
+        self.life_sec = deal.cycle_days * 86400.0
+        self.events: list[pd.DataFrame] = []
+        # Lost leads usually go quiet some time before sales gives up on them.
+        self.active = np.where(deal.won, 1.0, rng.beta(3.0, 2.0, self.n))
+        self.ramp = np.where(deal.won, 1.5, -0.4)  # won leads heat up, lost ones fade
 
     def emit(
-        lead_idx: np.ndarray, times: np.ndarray, kind: str, value: np.ndarray | None = None
+        self, lead_idx: np.ndarray, times: np.ndarray, kind: str, value: np.ndarray | None = None
     ) -> None:
-        events.append(
+        self.events.append(
             pd.DataFrame(
                 {
                     "lead": lead_idx,
@@ -469,103 +520,136 @@ def generate(
         )
 
     def over_life(
-        rate_per_day: np.ndarray, slope: np.ndarray, kind: str, value_median: float | None = None
+        self,
+        rate_per_day: np.ndarray,
+        slope: np.ndarray,
+        kind: str,
+        value_median: float | None = None,
     ) -> None:
-        counts = rng.poisson(rate_per_day * cycle_days * active * (1 + slope / 2))
-        idx = np.repeat(np.arange(n), counts)
+        """Events at a rate over the lead's active life, denser towards its end for slope > 0."""
+        rng, deal = self.rng, self.deal
+        counts = rng.poisson(rate_per_day * deal.cycle_days * self.active * (1 + slope / 2))
+        idx = np.repeat(np.arange(self.n), counts)
         s = _linear_positions(rng, np.repeat(slope, counts))
-        times = created_sec[idx] + s * active[idx] * life_sec[idx]
+        times = self.created_sec[idx] + s * self.active[idx] * self.life_sec[idx]
         value = None
         if value_median is not None:
-            median = np.where(crawler[idx], 3.0, value_median)
-            value = np.round(np.exp(rng.normal(np.log(median) + 0.25 * interest[idx], 0.8)))
-        emit(idx, times, kind, value)
+            median = np.where(deal.crawler[idx], 3.0, value_median)
+            value = np.round(np.exp(rng.normal(np.log(median) + 0.25 * deal.interest[idx], 0.8)))
+        self.emit(idx, times, kind, value)
 
-    # Lost leads usually go quiet some time before sales gives up on them.
-    active = np.where(won, 1.0, rng.beta(3.0, 2.0, n))
-    ramp = np.where(won, 1.5, -0.4)  # won leads heat up towards the close, lost ones fade
-    # Website visits come in sessions: how often a lead comes back reflects interest, how
-    # many pages it clicks per visit reflects browsing habits (crawlers click dozens).
-    sessions = rng.poisson(0.035 * np.exp(0.9 * interest) * cycle_days * active * (1 + ramp / 2))
+    def at_share_of_life(self, low: float, high: float) -> np.ndarray:
+        """One time per lead, uniformly between these shares of its life."""
+        return self.created_sec + self.rng.uniform(low, high, self.n) * self.life_sec
+
+
+def _web_visits(life: _Life) -> None:
+    """Website visits come in sessions: how often a lead comes back reflects interest, how
+    many pages it clicks per visit reflects browsing habits (crawlers click dozens)."""
+    rng, deal, n = life.rng, life.deal, life.n
+    created_sec, life_sec, active = life.created_sec, life.life_sec, life.active
+    interest, ramp = deal.interest, life.ramp
+    sessions = rng.poisson(
+        0.035 * np.exp(0.9 * interest) * deal.cycle_days * active * (1 + ramp / 2)
+    )
     lead_of = np.repeat(np.arange(n), sessions)
     s = _linear_positions(rng, np.repeat(ramp, sessions))
     session_t = created_sec[lead_of] + s * active[lead_of] * life_sec[lead_of]
-    views = 1 + rng.poisson(np.exp(0.2 + browsing[lead_of]))
+    views = 1 + rng.poisson(np.exp(0.2 + deal.browsing[lead_of]))
     view_lead = np.repeat(lead_of, views)
     view_session = np.repeat(np.arange(len(lead_of)), views)
     within = np.arange(views.sum()) - np.repeat(np.cumsum(views) - views, views)
     view_t = session_t[view_session] + within * rng.exponential(60.0, views.sum())
-    dwell = np.where(crawler[view_lead], 3.0, 45.0)
-    emit(
+    dwell = np.where(deal.crawler[view_lead], 3.0, 45.0)
+    life.emit(
         view_lead,
         view_t,
         "page_view",
         np.round(np.exp(rng.normal(np.log(dwell) + 0.25 * interest[view_lead], 0.8))),
     )
-    p_pricing = 1 / (1 + np.exp(-(-1.6 + 0.9 * interest[lead_of] + 0.8 * won[lead_of] * s)))
+    p_pricing = 1 / (1 + np.exp(-(-1.6 + 0.9 * interest[lead_of] + 0.8 * deal.won[lead_of] * s)))
     priced = rng.random(len(lead_of)) < p_pricing
-    emit(
+    life.emit(
         lead_of[priced],
         session_t[priced] + rng.uniform(30, 600, priced.sum()),
         "pricing_page_view",
         np.round(np.exp(rng.normal(np.log(70.0), 0.8, priced.sum()))),
     )
-    over_life(0.015 * np.exp(0.4 * interest), np.zeros(n), "content_download")
-    over_life(0.008 * np.exp(0.5 * interest), ramp / 2, "form_submit")
-    over_life(0.01 * np.ones(n), np.zeros(n), "ad_click")
+    life.over_life(0.015 * np.exp(0.4 * interest), np.zeros(n), "content_download")
+    life.over_life(0.008 * np.exp(0.5 * interest), ramp / 2, "form_submit")
+    life.over_life(0.01 * np.ones(n), np.zeros(n), "ad_click")
 
-    # Nurture e-mails every ~7 days; opens and clicks follow interest.
-    n_sent = np.floor(cycle_days / 7).astype(int)
+
+def _emails(life: _Life) -> None:
+    """Nurture e-mails every ~7 days; opens and clicks follow interest."""
+    rng, deal, n, created_sec = life.rng, life.deal, life.n, life.created_sec
+    n_sent = np.floor(deal.cycle_days / 7).astype(int)
     idx = np.repeat(np.arange(n), n_sent)
     k = np.concatenate([np.arange(c) for c in n_sent]) if len(idx) else np.zeros(0)
     sent_t = created_sec[idx] + (1 + 7 * k + rng.normal(0, 0.5, len(idx)).clip(-0.9, 0.9)) * 86400
-    emit(idx, sent_t, "email_sent")
-    still_active = sent_t < created_sec[idx] + active[idx] * life_sec[idx]
-    p_open = np.where(still_active, 1.0, 0.2) / (1 + np.exp(-(-0.9 + 0.9 * interest[idx])))
+    life.emit(idx, sent_t, "email_sent")
+    still_active = sent_t < created_sec[idx] + life.active[idx] * life.life_sec[idx]
+    p_open = np.where(still_active, 1.0, 0.2) / (1 + np.exp(-(-0.9 + 0.9 * deal.interest[idx])))
     opened = rng.random(len(idx)) < p_open
     open_t = sent_t[opened] + rng.exponential(0.6, opened.sum()) * 86400
-    emit(idx[opened], open_t, "email_open")
-    p_click = 1 / (1 + np.exp(-(-1.6 + 0.7 * interest[idx[opened]])))
+    life.emit(idx[opened], open_t, "email_open")
+    p_click = 1 / (1 + np.exp(-(-1.6 + 0.7 * deal.interest[idx[opened]])))
     clicked = rng.random(opened.sum()) < p_click
-    emit(idx[opened][clicked], open_t[clicked] + rng.exponential(600, clicked.sum()), "email_click")
+    life.emit(
+        idx[opened][clicked], open_t[clicked] + rng.exponential(600, clicked.sum()), "email_click"
+    )
 
+
+def _events_and_requests(life: _Life) -> None:
+    """Newsletter sign-ups and webinars; high-intent requests, far more common on the way to
+    a win."""
+    rng, deal, n, created_sec = life.rng, life.deal, life.n, life.created_sec
+    interest, won = deal.interest, deal.won
     newsletter = rng.random(n) < 1 / (1 + np.exp(-(-1.5 + 0.4 * interest)))
-    emit(
+    life.emit(
         np.flatnonzero(newsletter),
         created_sec[newsletter] + rng.uniform(0, 3, newsletter.sum()) * 86400,
         "newsletter_signup",
     )
-
     reg = rng.random(n) < 1 / (1 + np.exp(-(-2.2 + 0.7 * interest + 0.4 * won)))
-    reg_t = created_sec + rng.uniform(0.05, 0.7, n) * life_sec
-    emit(np.flatnonzero(reg), reg_t[reg], "webinar_registered")
+    reg_t = life.at_share_of_life(0.05, 0.7)
+    life.emit(np.flatnonzero(reg), reg_t[reg], "webinar_registered")
     attended = reg & (rng.random(n) < np.where(won, 0.7, 0.4))
-    emit(
+    life.emit(
         np.flatnonzero(attended),
         reg_t[attended] + rng.uniform(1, 10, attended.sum()) * 86400,
         "webinar_attended",
     )
-
-    # High-intent requests: far more common on the way to a win.
     demo = rng.random(n) < np.minimum(0.9, 0.1 * np.exp(0.6 * interest) + 0.15 * won)
-    demo_t = created_sec + rng.uniform(0.25, 0.85, n) * life_sec
-    emit(np.flatnonzero(demo), demo_t[demo], "demo_request")
+    demo_t = life.at_share_of_life(0.25, 0.85)
+    life.emit(np.flatnonzero(demo), demo_t[demo], "demo_request")
     trial = rng.random(n) < np.minimum(0.9, 0.04 * np.exp(0.6 * interest) + 0.1 * won)
-    trial_t = created_sec + rng.uniform(0.45, 0.92, n) * life_sec
-    emit(np.flatnonzero(trial), trial_t[trial], "trial_signup")
+    trial_t = life.at_share_of_life(0.45, 0.92)
+    life.emit(np.flatnonzero(trial), trial_t[trial], "trial_signup")
 
-    # Sales-side activities follow what sales already decided (kept out of the model).
+
+def _sales_side(life: _Life) -> None:
+    """Sales-side activities follow what sales already decided (kept out of the model)."""
+    rng, won, n = life.rng, life.deal.won, life.n
+    created_sec, life_sec = life.created_sec, life.life_sec
     meetings = rng.poisson(np.where(won, 2.5, 0.3))
     idx = np.repeat(np.arange(n), meetings)
-    emit(idx, created_sec[idx] + rng.uniform(0.4, 0.98, len(idx)) * life_sec[idx], "meeting")
+    life.emit(idx, created_sec[idx] + rng.uniform(0.4, 0.98, len(idx)) * life_sec[idx], "meeting")
     calls = rng.poisson(np.where(won, 3.0, 1.0))
     idx = np.repeat(np.arange(n), calls)
-    emit(idx, created_sec[idx] + rng.uniform(0.1, 0.98, len(idx)) * life_sec[idx], "sales_call")
+    life.emit(
+        idx, created_sec[idx] + rng.uniform(0.1, 0.98, len(idx)) * life_sec[idx], "sales_call"
+    )
 
-    # After a win the customer keeps using the product: the leakage trap.
+
+def _after_the_deal(life: _Life) -> None:
+    """After a win the customer keeps using the product (the leakage trap); ad clicks
+    shortly before a lead was created (the contract drops these)."""
+    rng, won, n = life.rng, life.deal.won, life.n
+    created_sec, life_sec = life.created_sec, life.life_sec
     post = rng.poisson(np.where(won, 10, 0))
     idx = np.repeat(np.arange(n), post)
-    emit(
+    life.emit(
         idx,
         created_sec[idx] + life_sec[idx] + rng.uniform(0, 90, len(idx)) * 86400,
         "page_view",
@@ -573,14 +657,29 @@ def generate(
     )
     post_mail = rng.poisson(np.where(won, 4, 0))
     idx = np.repeat(np.arange(n), post_mail)
-    emit(idx, created_sec[idx] + life_sec[idx] + rng.uniform(0, 60, len(idx)) * 86400, "email_open")
-
-    # Ad clicks shortly before the lead was created (the contract drops these).
+    life.emit(
+        idx, created_sec[idx] + life_sec[idx] + rng.uniform(0, 60, len(idx)) * 86400, "email_open"
+    )
     pre = rng.random(n) < 0.05
-    emit(
+    life.emit(
         np.flatnonzero(pre), created_sec[pre] - rng.uniform(0.5, 10, pre.sum()) * 86400, "ad_click"
     )
 
+
+def _export(
+    rng: np.random.Generator,
+    seed: int,
+    now: pd.Timestamp,
+    created: pd.DatetimeIndex,
+    who: _Who,
+    deal: _Deal,
+    events: list[pd.DataFrame],
+) -> World:
+    """The export as the CRM shows it at ``now`` (what happened later cut off, a few
+    duplicated and orphaned activity rows, messy spellings) and the truth beside it."""
+    n = len(deal.won)
+    closed = created + pd.to_timedelta(np.round(deal.cycle_days * 86400), unit="s")
+    lead_ids = np.array([f"L{seed % 1000:03d}-{i:06d}" for i in range(n)], dtype=object)
     acts = pd.concat(events, ignore_index=True)
     now_sec = float(to_epoch_seconds(pd.Series([now]))[0])
     acts = acts[acts["t"] < now_sec]
@@ -618,19 +717,19 @@ def generate(
     )
 
     is_closed = closed < now
-    outcome_true = np.where(won, schema.WON, schema.LOST)
+    outcome_true = np.where(deal.won, schema.WON, schema.LOST)
     leads = pd.DataFrame(
         {
             schema.LEAD_ID: lead_ids,
             schema.CREATED_AT: created,
             schema.OUTCOME: np.where(is_closed, outcome_true, ""),
             schema.CLOSED_AT: pd.Series(closed).where(is_closed).to_numpy(),
-            schema.LEAD_SOURCE: _messy_case(rng, source, 0.05),
-            schema.INDUSTRY: industry,
-            schema.COMPANY_SIZE: size_text,
-            schema.COUNTRY: country,
-            schema.JOB_TITLE: titles,
-            schema.EMAIL: email,
+            schema.LEAD_SOURCE: _messy_case(rng, who.source, 0.05),
+            schema.INDUSTRY: who.industry,
+            schema.COMPANY_SIZE: who.size_text,
+            schema.COUNTRY: who.country,
+            schema.JOB_TITLE: who.titles,
+            schema.EMAIL: who.email,
         }
     )
     truth = pd.DataFrame(

@@ -7,7 +7,8 @@ import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from leadscore.models.scorer import READING, LeadScoringModel
 from leadscore.models.split import TEST
 from leadscore.pipelines import plots
 from leadscore.pipelines.config import Config, require_settled
-from leadscore.pipelines.fitting import Fitted, fit
+from leadscore.pipelines.fitting import Fitted, Progress, fit
 from leadscore.pipelines.io import tracking
 from leadscore.pipelines.io.sources import Source
 from leadscore.pipelines.io.tables import Tables, load_tables, reading_of
@@ -61,6 +62,7 @@ class TrainResult:
     # Why the gate could not compare with the champion (registry unreadable, champion not
     # loadable): the champion was left alone unless promotion was forced. None: it compared.
     gate_failure: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage of the fit
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,8 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
     )
     mlflow.log_params(_flat_params(config, fitted, spec))
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
-    mlflow.log_metrics({f"test_{k}": v for k, v in fitted.metrics.items()})
+    tracking.log_training_input(tables.leads, _source_label(tables), data_digest(tables))
+    mlflow.log_metrics({f"seconds_{k.replace(' ', '_')}": v for k, v in fitted.seconds.items()})
     mlflow.log_metrics({f"baseline_test_{k}": v for k, v in fitted.baseline_metrics.items()})
     mlflow.log_metrics({f"registered_test_{k}": v for k, v in fitted.final_metrics.items()})
     mlflow.log_metrics({f"calibration_{k}": v for k, v in fitted.calibration_metrics.items()})
@@ -271,6 +274,7 @@ def train(
     activities_path: Path | Source | None,
     config: Config,
     promote: bool = False,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """Read, fit, log everything to MLflow, register, and move the champion alias when the
     new model is not worse (else it becomes the challenger). Fails closed: when the champion
@@ -279,9 +283,12 @@ def train(
     the champion in that case (never over a comparable, better champion). Raises InputError
     for bad input, ConfigError while the config leaves a question open."""
     require_settled(config)
+    started = time.perf_counter()
     tables = load_tables(leads_path, activities_path, config)
+    read_seconds = round(time.perf_counter() - started, 2)
     label = leads_path.label if not isinstance(leads_path, Path) else str(leads_path)
-    fitted = fit(tables, config, label)
+    fitted = fit(tables, config, label, progress)
+    fitted = replace(fitted, seconds={"read and validate": read_seconds, **fitted.seconds})
     fitted.model.metadata.update(  # the job stamps what the pure fit cannot know
         package_version=tracking.library_versions()["leadscore"], git_commit=tracking.git_commit()
     )
@@ -316,6 +323,20 @@ REGISTERED_DESCRIPTION = (
 )
 
 
+def data_digest(tables: Tables) -> str:
+    """SHA-256 of the training data's fingerprint (file contents, or database and table)."""
+    text = json.dumps(tables.fingerprint, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _source_label(tables: Tables) -> str:
+    """Where the leads came from, as the fingerprint says (a path, or database and table)."""
+    leads = tables.fingerprint.get("leads", {})
+    if "path" in leads:
+        return str(leads["path"])
+    return f"{leads.get('database', '?')} table {leads.get('table') or leads.get('query_file')}"
+
+
 def _describe_version(
     name: str, version: str, tables: Tables, fitted: Fitted, decision: str
 ) -> None:
@@ -325,9 +346,7 @@ def _describe_version(
     meta, metrics = fitted.model.metadata, fitted.metrics
     periods = meta["periods"]
     window = f"{min(p['first_as_of'] for p in periods.values())} .. {meta['data_end']}"
-    digest = hashlib.sha256(
-        json.dumps(tables.fingerprint, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    digest = data_digest(tables)
     tags = {
         "leadscore.gate_decision": decision,
         "leadscore.training_window": window,
@@ -394,6 +413,9 @@ def _log_and_register(
             input_example=frame_to_strings(input_example(spec), spec),
             pip_requirements=tracking.pip_requirements(),
         )
+        # The honest (out-of-time) metrics, linked to the logged model as well as the run.
+        test_metrics = {f"test_{k}": v for k, v in fitted.metrics.items()}
+        mlflow.log_metrics(test_metrics, model_id=info.model_id)
         mlflow.set_tag("leadscore.champion_decision", reason[:4000])
         run_id = run.info.run_id
     # Only a finished run's complete model reaches the registry, and the aliases move last:
@@ -426,4 +448,5 @@ def _log_and_register(
         notes=fitted.notes,
         leaks=[leak.describe() for leak in fitted.leaks],
         gate_failure=gate.reason if gate.failed and not force else None,
+        seconds=fitted.seconds,
     )

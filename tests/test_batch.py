@@ -419,7 +419,7 @@ def test_run_record_and_drift_alarm(trained: TrainedStore, tmp_path: Path) -> No
     assert len(scores) > 0  # scores are still written
 
     client = MlflowClient()
-    experiment = client.get_experiment_by_name("leadscore")
+    experiment = client.get_experiment_by_name("leadscore-scoring")  # apart from training
     assert experiment is not None
     runs = client.search_runs(
         [experiment.experiment_id],

@@ -95,6 +95,24 @@ def test_unsupported_output_format_exits_2(tmp_path: Path, trained: TrainedStore
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "where",
+    [["--output", "scores.csv"], ["--output", "scores", "--db", "sqlite:///x.db"],
+     ["--output", "scores", "--output-db", "postgresql://h/db"]],
+    ids=["a file", "a database in", "a database out"],
+)  # fmt: skip
+def test_spark_engine_refuses_what_it_cannot_read_or_write(
+    tmp_path: Path, where: list[str]
+) -> None:
+    """The engine's own check runs before PySpark or a model is needed: exit 2, nothing
+    written."""
+    args = ["score", *files(tmp_path, GOOD_LEADS), "--as-of", "2025-03-01", "--engine", "spark"]
+    result = runner.invoke(app, [*args, *where])
+    assert result.exit_code == 2, result.output
+    assert "writes a Parquet folder or a Spark table" in result.output
+    assert not (tmp_path / "scores.csv").exists()
+
+
 def test_too_few_outcomes_exits_2(tmp_path: Path, mlflow_store: str) -> None:
     result = runner.invoke(app, ["train", *files(tmp_path, GOOD_LEADS)])
     assert result.exit_code == 2

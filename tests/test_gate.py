@@ -112,6 +112,10 @@ def test_first_train_on_empty_store_promotes(world: Path, mlflow_store: str) -> 
     assert "config/resolved_config.json" in logged
     params = run.data.params
     assert params["backtest.folds"] == "0"  # from quick.yaml
+    # Where the time went (issue 19): seconds per stage, on the terminal and in the run.
+    assert "Seconds per stage: read and validate" in output
+    stages = ("read_and_validate", "training_rows", "evaluation", "registered_model")
+    assert all(run.data.metrics[f"seconds_{stage}"] >= 0 for stage in stages)
     assert all(key in params for key in ("export.row_order_is_time", "scoring.max_reasons"))
 
 

@@ -55,6 +55,18 @@ def test_generate_train_score(world: Path, tmp_path: Path, mlflow_store: str) ->
     assert run.data.tags["git_commit"]
     assert run.data.tags["version.lightgbm"]
     assert run.data.params["split"].startswith("forward in time")
+    # MLflow-native (issue 18): the data's lineage without rows, the honest metrics linked to
+    # the logged model, and each backtest fold a nested run.
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == "leads" and dataset.digest and "lead_id" in dataset.schema
+    (logged,) = client.search_logged_models([run.info.experiment_id], filter_string=(
+        f"source_run_id = '{run.info.run_id}'"
+    ))  # fmt: skip
+    assert {m.key for m in logged.metrics or []} >= {"test_roc_auc", "test_ece"}
+    folds = client.search_runs(
+        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'"
+    )
+    assert len(folds) >= 2 and all("lightgbm_roc_auc" in f.data.metrics for f in folds)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     for name in ("calibration_test.png", "feature_importance.csv", "feature_importance.png",
                  "tier_table_test.csv", "thresholds.json", "data_fingerprint.json",
@@ -171,3 +183,11 @@ def test_monitor_compares_promises_with_outcomes(tmp_path: Path, mlflow_store: s
         frame.to_parquet(file, index=False)
     tampered = monitor(Path(leads), [scores], Config())
     assert any(line.startswith("recalibrate") for line in tampered.advice)
+    # Each check is a run of the scoring experiment, apart from training (issue 18).
+    client = MlflowClient()
+    recorded = client.get_run(str(tampered.run_id))
+    experiment = client.get_experiment(recorded.info.experiment_id)
+    assert experiment.name == "leadscore-scoring"
+    assert recorded.data.tags["leadscore.job"] == "monitor"
+    assert "recalibrate" in recorded.data.tags["leadscore.advice"]
+    assert recorded.data.metrics["with_outcome"] == tampered.with_outcome

@@ -582,7 +582,7 @@ def score_lane(trained: TrainedStore, folder: Path, stop: threading.Event) -> Ta
 
     # The next runs go through and leave nothing behind.
     client = MlflowClient(tracking_uri=trained.uri)
-    experiment = client.get_experiment_by_name("leadscore")
+    experiment = client.get_experiment_by_name("leadscore-scoring")
     assert experiment is not None
     mine = f"tags.`leadscore.target` LIKE '{folder}%'"  # the store is the session's
     running = left_behind(client, experiment.experiment_id, mine)["runs_running"]

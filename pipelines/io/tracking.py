@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
+import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -135,6 +137,46 @@ def start_run(run_name: str, experiment_id: str) -> Iterator[Any]:
             log.warning("MLflow could not record the run as failed: %s", exc.message)
         raise
     mlflow.end_run()
+
+
+@contextlib.contextmanager
+def nested_run(run_name: str) -> Iterator[Any]:
+    """A child of the active run (a backtest fold), stamped like ``start_run``, so the runs
+    a killed job leaves open are closed by the next job, children too."""
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    with mlflow.start_run(run_name=run_name, nested=True, tags=tags) as run:
+        yield run
+
+
+def log_training_input(leads: pd.DataFrame, label: str, digest: str) -> None:
+    """The training data's lineage on the active run, without a single row: where it came
+    from (``label``, a path or a database table with its password hidden), its digest and
+    the schema of the leads table as read."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, DataType, Schema
+
+    try:
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a path
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(label)
+    except MlflowException:  # a database table: no file to point at
+        source = CodeDatasetSource(tags={"source": label})
+    kinds = {
+        "b": DataType.boolean,
+        "i": DataType.double,
+        "f": DataType.double,
+        "M": DataType.datetime,
+    }
+    schema = Schema(
+        [ColSpec(kinds.get(dtype.kind, DataType.string), str(name), required=False)
+         for name, dtype in leads.dtypes.items()]
+    )  # fmt: skip
+    dataset = MetaDataset(  # type: ignore[abstract]  # concrete at run time (MLflow 3)
+        source=source, name="leads", digest=digest[:36], schema=schema
+    )
+    mlflow.log_input(dataset, context="training")
 
 
 def close_abandoned_runs(experiment_id: str) -> list[str]:
