@@ -16,12 +16,10 @@ import json
 import platform
 import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from provenance import published, stamp
+from provenance import in_fresh_process, published, stamp
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -166,11 +164,9 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {"features": [], "duckdb": []}
     for _ in range(args.runs):
         for kind in ("duckdb", "features"):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", kind, "--folder", str(folder)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            results[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            results[kind].append(
+                in_fresh_process(__file__, "--child", kind, "--folder", str(folder))
+            )
 
     def median(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import platform
 import subprocess
@@ -61,3 +62,13 @@ def published(name: str, write: bool = True) -> Iterator[None]:
     if write:
         write_block(name, text)
         print(f"(written to {RESULTS.relative_to(ROOT)}, block {name})")
+
+
+def in_fresh_process(script: str, *args: str) -> dict[str, float]:
+    """Run a bench script's measurement (``--child ...`` arguments) in a fresh Python
+    process, so it shares no memory high-water mark or warm cache with this one; returns
+    the JSON object its last output line holds."""
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))

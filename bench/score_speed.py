@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from provenance import published, stamp
+from provenance import in_fresh_process, published, stamp
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -193,12 +193,10 @@ def main() -> None:
     for _ in range(args.runs):
         results["job_small"].append(run_job(small, small_as_of, uri, DATA / "scores_small"))
         results["job"].append(run_job(big, as_of, uri, out))
-        ref = subprocess.run(
-            [sys.executable, __file__, "--child", "reference", "--folder", str(big),
-             "--as-of", as_of, "--contrib-rows", str(args.contrib_rows)],
-            capture_output=True, text=True, check=True,
+        results["reference"].append(
+            in_fresh_process(__file__, "--child", "reference", "--folder", str(big),
+                             "--as-of", as_of, "--contrib-rows", str(args.contrib_rows))
         )  # fmt: skip
-        results["reference"].append(json.loads(ref.stdout.strip().splitlines()[-1]))
 
     def median(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from provenance import published, stamp
+from provenance import in_fresh_process, published, stamp
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -127,11 +127,8 @@ def main() -> None:
         results[n] = {"job": [], "reference": []}
         for _ in range(args.runs):
             for kind in ("reference", "job"):
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", kind, "--world", str(world)],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                results[n][kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                measured = in_fresh_process(__file__, "--child", kind, "--world", str(world))
+                results[n][kind].append(measured)
                 print(f"{n:,} leads, {kind}: {results[n][kind][-1]['seconds']:.1f} s", flush=True)
 
     def median(n: int, kind: str, key: str) -> float:
