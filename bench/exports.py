@@ -762,11 +762,10 @@ def main() -> None:
     start = time.perf_counter()
     helps = {c: leadscore([c, "--help"], ROOT).stdout for c in ("generate", "train", "score")}
     if args.seeds:
-        with (
-            tempfile.TemporaryDirectory(prefix="leadscore-exports-") as tmp,
-            published("exports_seeds", not args.no_write),
-        ):
-            print(seed_spread(args.data, args.keep or Path(tmp), helps, args.seeds))
+        with tempfile.TemporaryDirectory(prefix="leadscore-exports-") as tmp:
+            spread = seed_spread(args.data, args.keep or Path(tmp), helps, args.seeds)
+        with published("exports_seeds", not args.no_write):
+            print(spread)
         return
     with tempfile.TemporaryDirectory(prefix="leadscore-exports-") as tmp:
         base = args.keep or Path(tmp)
