@@ -16,6 +16,9 @@ export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -66,6 +69,28 @@ def _id_like(numbers: pd.Series) -> bool:
     return numbers.is_monotonic_increasing or (low > 0 and high / low < 2)
 
 
+def _take(
+    found: dict[Any, Any],
+    rank: Callable[[Any], Any],
+    field: str,
+    mapping: dict[str, str],
+    notes: list[str],
+    describe: Callable[[Any], str],
+    others: str,
+    missing: str,
+) -> None:
+    """Map the best-ranked of the ``found`` columns to ``field`` and say why (naming the other
+    candidates); without any, say what is missing."""
+    if not found:
+        notes.append(f"{field}: {missing}")
+        return
+    best = max(found, key=rank)
+    mapping[str(best)] = field
+    also = [str(c) for c in found if c != best]
+    rest = f"; {others}: {also}" if also else ""
+    notes.append(f"{best!r} -> {field}: {describe(best)}{rest}")
+
+
 def guess_activity_columns(
     activities: pd.DataFrame, lead_ids: pd.Series
 ) -> tuple[dict[str, str], list[str]]:
@@ -109,17 +134,11 @@ def guess_activity_columns(
             continue
         if parsed_share >= MIN_PARSED:
             stamps[c] = (len(texts[c]) / max(len(frame), 1), parsed_share)
-    if stamps:
-        when = max(stamps, key=lambda c: stamps[c])  # most often filled, then best parsed
-        mapping[str(when)], taken = schema.OCCURRED_AT, taken | {when}
-        also = [str(c) for c in stamps if c != when]
-        rest = f"; other timestamp columns: {also}" if also else ""
-        notes.append(
-            f"{when!r} -> {schema.OCCURRED_AT}: timestamps in {stamps[when][0]:.0%} of rows, "
-            f"{stamps[when][1]:.0%} of them readable{rest}"
-        )
-    else:
-        notes.append(f"{schema.OCCURRED_AT}: no timestamp column found; map it by hand")
+    _take(
+        stamps, stamps.get, schema.OCCURRED_AT, mapping, notes,  # most often filled, best parsed
+        lambda c: f"timestamps in {stamps[c][0]:.0%} of rows, {stamps[c][1]:.0%} of them readable",
+        "other timestamp columns", "no timestamp column found; map it by hand",
+    )  # fmt: skip
 
     vocabulary = set(ACTIVITY_WORDS)
     kinds: dict[str, tuple[float, float, int]] = {}
@@ -136,19 +155,12 @@ def guess_activity_columns(
         folded = normalise_activity_type(text).astype("string")
         known_share = float(folded.isin(vocabulary).mean())
         kinds[c] = (known_share, len(text) / max(len(frame), 1), distinct)
-    if kinds:
-        kind = max(kinds, key=lambda c: kinds[c][:2])
-        share, filled, distinct = kinds[kind]
-        mapping[str(kind)], taken = schema.ACTIVITY_TYPE, taken | {kind}
-        also = [str(c) for c in kinds if c != kind]
-        rest = f"; other low-cardinality text columns: {also}" if also else ""
-        notes.append(
-            f"{kind!r} -> {schema.ACTIVITY_TYPE}: text with {distinct} distinct values, "
-            f"{share:.0%} of rows a common activity type once folded, filled in {filled:.0%}"
-            f"{rest}"
-        )
-    else:
-        notes.append(f"{schema.ACTIVITY_TYPE}: no low-cardinality text column; map it by hand")
+    _take(
+        kinds, lambda c: kinds[c][:2], schema.ACTIVITY_TYPE, mapping, notes,
+        lambda c: f"text with {kinds[c][2]} distinct values, {kinds[c][0]:.0%} of rows a common "
+        f"activity type once folded, filled in {kinds[c][1]:.0%}",
+        "other low-cardinality text columns", "no low-cardinality text column; map it by hand",
+    )  # fmt: skip
 
     measures: dict[str, tuple[int, float]] = {}
     for c in sorted(numeric, key=columns.index):
@@ -159,15 +171,10 @@ def guess_activity_columns(
         if _id_like(numbers):
             continue
         measures[c] = (distinct, len(numbers) / max(len(frame), 1))
-    if measures:
-        value = max(measures, key=lambda c: measures[c])
-        mapping[str(value)] = schema.VALUE
-        also = [str(c) for c in measures if c != value]
-        rest = f"; other numeric columns: {also}" if also else ""
-        notes.append(
-            f"{value!r} -> {schema.VALUE}: numbers with {measures[value][0]} distinct values, "
-            f"filled in {measures[value][1]:.0%} of rows{rest}"
-        )
-    else:
-        notes.append(f"{schema.VALUE}: no numeric measurement column (optional)")
+    _take(
+        measures, measures.get, schema.VALUE, mapping, notes,
+        lambda c: f"numbers with {measures[c][0]} distinct values, filled in "
+        f"{measures[c][1]:.0%} of rows",
+        "other numeric columns", "no numeric measurement column (optional)",
+    )  # fmt: skip
     return mapping, notes
