@@ -173,7 +173,7 @@ def _flat_params(config: Config, fitted: Fitted, spec: FeatureSpec) -> dict[str,
     return params
 
 
-def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
+def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path, source: str) -> None:
     model, spec = fitted.model, fitted.model.spec
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     y_test, w_test = test_rows[LABEL].to_numpy(), test_rows[WEIGHT].to_numpy()
@@ -186,7 +186,7 @@ def _log_run(config: Config, tables: Tables, fitted: Fitted, out: Path) -> None:
     )
     mlflow.log_params(_flat_params(config, fitted, spec))
     mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
-    tracking.log_training_input(tables.leads, _source_label(tables), data_digest(tables))
+    tracking.log_training_input(tables.leads, source, data_digest(tables))
     mlflow.log_metrics({f"seconds_{k.replace(' ', '_')}": v for k, v in fitted.seconds.items()})
     mlflow.log_metrics({f"baseline_test_{k}": v for k, v in fitted.baseline_metrics.items()})
     mlflow.log_metrics({f"registered_test_{k}": v for k, v in fitted.final_metrics.items()})
@@ -298,7 +298,7 @@ def train(
     test_rows = fitted.rows[fitted.period == TEST].reset_index(drop=True)
     stage = ["logging the run"]  # what the job was doing, for the message if MLflow fails
     try:
-        return _log_and_register(config, tables, fitted, test_rows, stage, promote)
+        return _log_and_register(config, tables, fitted, test_rows, stage, promote, label)
     except (MlflowException, tracking.RegistryUnavailable) as exc:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         state = {
@@ -327,14 +327,6 @@ def data_digest(tables: Tables) -> str:
     """SHA-256 of the training data's fingerprint (file contents, or database and table)."""
     text = json.dumps(tables.fingerprint, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _source_label(tables: Tables) -> str:
-    """Where the leads came from, as the fingerprint says (a path, or database and table)."""
-    leads = tables.fingerprint.get("leads", {})
-    if "path" in leads:
-        return str(leads["path"])
-    return f"{leads.get('database', '?')} table {leads.get('table') or leads.get('query_file')}"
 
 
 def _describe_version(
@@ -376,12 +368,13 @@ def _log_and_register(
     test_rows: pd.DataFrame,
     stage: list[str],
     force: bool,
+    source: str,  # where the leads came from (a path, or a table with its password hidden)
 ) -> TrainResult:
     model, spec, name = fitted.model, fitted.model.spec, config.registry.model_name
     experiment = tracking.ensure_experiment(config.registry.experiment)
     with tracking.start_run("train", experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        _log_run(config, tables, fitted, out)
+        _log_run(config, tables, fitted, out, source)
         _log_lead_rejects(tables)
         gate = champion_gate(config, tables, test_rows, fitted.final_metrics)
         promote, reason = gate.promote, gate.reason
